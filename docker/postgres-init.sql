@@ -1,0 +1,2 @@
+-- Dagster's instance storage lives beside the sink database, owned by the same role.
+CREATE DATABASE dagster OWNER CURRENT_USER;

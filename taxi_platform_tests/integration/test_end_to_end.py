@@ -1,0 +1,64 @@
+"""One month through every layer on the real local services, and re-runs that change nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from taxi_platform import paths
+from taxi_platform.datasets import GREEN, YELLOW, TaxiDataset
+from taxi_platform.local.report import layer_counts
+from taxi_platform.partitions import monthly_partitions
+from taxi_platform.pipeline.factory import asset_keys, build_trip_assets
+from taxi_platform.resources import resources_for
+
+pytestmark = pytest.mark.integration
+MONTH = "2021-01"
+
+
+def _materialize(ds: TaxiDataset, month: str) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        build_trip_assets(ds, monthly_partitions()),
+        partition_key=month,
+        resources=resources_for("local"),
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+
+
+@pytest.mark.parametrize("ds", [YELLOW, GREEN], ids=lambda ds: ds.name)
+def test_month_lands_in_every_layer(local_resources: dict[str, Any], ds: TaxiDataset) -> None:
+    result = _materialize(ds, MONTH)
+
+    assert result.success
+    resources = local_resources
+    counts = layer_counts(resources, ds, MONTH)
+    assert counts["lake_rows"] > 0
+    assert counts["bigquery_rows"] == counts["lake_rows"]
+    assert counts["postgres_rows"] == counts["lake_rows"]
+    assert all(check.passed for check in result.get_asset_check_evaluations())
+    lake_file = paths.clean_path(resources["lake"].path, ds, MONTH)
+    gcs = resources["gcs"]
+    blob = gcs.get_client().bucket(gcs.bucket).blob(paths.gcs_key(ds, MONTH))
+    assert blob.download_as_bytes() == lake_file.read_bytes()
+
+
+def test_rematerializing_a_month_three_times_keeps_one_copy(
+    local_resources: dict[str, Any],
+) -> None:
+    for _ in range(3):
+        assert _materialize(YELLOW, "2021-02").success
+
+    counts = layer_counts(local_resources, YELLOW, "2021-02")
+    assert counts["bigquery_rows"] == counts["postgres_rows"] == counts["lake_rows"] > 0
+
+
+def test_unchanged_source_is_not_downloaded_again(stack: dict[str, str]) -> None:
+    _materialize(GREEN, "2021-02")
+
+    second = _materialize(GREEN, "2021-02")
+
+    raw_key = asset_keys(GREEN)["raw"]
+    [raw] = [e for e in second.get_asset_materialization_events() if e.asset_key == raw_key]
+    assert raw.materialization.metadata["skipped_unchanged"].value is True
