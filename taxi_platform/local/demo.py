@@ -37,6 +37,22 @@ def _state_dir() -> Path:
     return Path(os.getenv("TAXI_LOCAL_DIR", ".local")).resolve()
 
 
+def print_layer_counts(months: list[str]) -> None:
+    """A table of each demo month's rows (bytes for GCS) in every layer."""
+    print(
+        f"\n{'dataset':8} {'month':8} {'lake rows':>10} {'gcs bytes':>10} "
+        f"{'bigquery rows':>14} {'postgres rows':>14}"
+    )
+    with initialized_resources("local") as resources:
+        for ds in DEMO_DATASETS:
+            for month in months:
+                c = layer_counts(resources, ds, month)
+                print(
+                    f"{ds.name:8} {month:8} {c['lake_rows']!s:>10} {c['gcs_bytes']!s:>10} "
+                    f"{c['bigquery_rows']!s:>14} {c['postgres_rows']!s:>14}"
+                )
+
+
 def run(months: list[str], rows: int, port: int) -> None:
     started = time.monotonic()
     state_dir = _state_dir()
@@ -61,18 +77,7 @@ def run(months: list[str], rows: int, port: int) -> None:
     status = wait_backfill(url, backfill_id)
     print(f"backfill {backfill_id}: {status}")
 
-    print(
-        f"\n{'dataset':8} {'month':8} {'lake rows':>10} {'gcs bytes':>10} "
-        f"{'bigquery rows':>14} {'postgres rows':>14}"
-    )
-    resources = initialized_resources("local")
-    for ds in DEMO_DATASETS:
-        for month in months:
-            c = layer_counts(resources, ds, month)
-            print(
-                f"{ds.name:8} {month:8} {c['lake_rows']!s:>10} {c['gcs_bytes']!s:>10} "
-                f"{c['bigquery_rows']!s:>14} {c['postgres_rows']!s:>14}"
-            )
+    print_layer_counts(months)
     print(
         f"\nlake: {env['TAXI_LAKE_DIR']}  bucket: gs://{env['GCS_BUCKET']}"
         f"  BigQuery: {env['BQ_DATASET']}  PostgreSQL: {env['PG_DATABASE']}"
