@@ -1,8 +1,9 @@
-"""The deployment environment and the few settings read when definitions are built."""
+"""The deployment environment and the settings read once, when definitions are built."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Literal
 
 Env = Literal["local", "prod"]
@@ -16,6 +17,37 @@ def get_env() -> Env:
     return value  # type: ignore[return-value]
 
 
-def last_month() -> str | None:
-    """`TAXI_LAST_MONTH` (YYYY-MM): the newest partition; unset means up to the current month."""
-    return os.getenv("TAXI_LAST_MONTH") or None
+def _switch(name: str, default: bool) -> bool:
+    value = os.getenv(name, "on" if default else "off").lower()
+    if value not in ("on", "off"):
+        raise ValueError(f"{name} must be 'on' or 'off', not {value!r}")
+    return value == "on"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Orchestration settings (see README, Configuration)."""
+
+    last_month: str | None
+    schedule_cron: str
+    schedule_timezone: str
+    publication_lag_months: int
+    schedules_on: bool
+    sensors_on: bool
+    automation_on: bool
+    sensor_interval_seconds: int
+    ui_url: str
+
+
+def load_settings() -> Settings:
+    return Settings(
+        last_month=os.getenv("TAXI_LAST_MONTH") or None,
+        schedule_cron=os.getenv("TAXI_SCHEDULE_CRON", "0 6 5 * *"),
+        schedule_timezone=os.getenv("TAXI_SCHEDULE_TIMEZONE", "America/New_York"),
+        publication_lag_months=int(os.getenv("TAXI_PUBLICATION_LAG_MONTHS", "2")),
+        schedules_on=_switch("TAXI_SCHEDULES", default=False),
+        sensors_on=_switch("TAXI_SENSORS", default=False),
+        automation_on=_switch("TAXI_AUTOMATION", default=True),
+        sensor_interval_seconds=int(os.getenv("TAXI_SENSOR_INTERVAL_SECONDS", "3600")),
+        ui_url=os.getenv("TAXI_UI_URL", "http://127.0.0.1:3000").rstrip("/"),
+    )

@@ -15,7 +15,7 @@ from taxi_platform.local.services import running_services
 from taxi_platform.resources import initialized_resources
 
 SAMPLE_ROWS = 2_000
-SAMPLE_MONTHS = ("2021-01", "2021-02")
+SAMPLE_MONTHS = ("2021-01", "2021-02", "2021-03")
 
 
 @pytest.fixture(scope="session")

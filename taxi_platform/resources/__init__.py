@@ -10,6 +10,7 @@ from typing import Any
 import dagster as dg
 
 from taxi_platform.env import Env
+from taxi_platform.resources.alerts import AlertWebhook
 from taxi_platform.resources.gcp import LakeBucketResource, WarehouseResource
 from taxi_platform.resources.lake import LakeResource
 from taxi_platform.resources.postgres import PostgresResource
@@ -37,6 +38,7 @@ def resources_for(env: Env) -> dict[str, dg.ConfigurableResource]:
         "lake": LakeResource(root=dg.EnvVar("TAXI_LAKE_DIR")),
         "gcs": LakeBucketResource(project=dg.EnvVar("GCP_PROJECT"), bucket=dg.EnvVar("GCS_BUCKET")),
         "bigquery": WarehouseResource(**warehouse),
+        "alert_webhook": AlertWebhook(url=_env_or("TAXI_ALERT_WEBHOOK_URL", None)),
         "postgres": PostgresResource(
             host=dg.EnvVar("PG_HOST"),
             port=dg.EnvVar.int("PG_PORT"),

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from taxi_platform.datasets import DATASETS
-from taxi_platform.local.dagster_ui import graphql, start_dagster_dev, stop_dagster_dev
+from taxi_platform.local.dagster_ui import graphql
 from taxi_platform.pipeline.factory import asset_keys
 
 pytestmark = pytest.mark.integration
@@ -20,22 +16,6 @@ _ASSETS_AND_JOBS = """
   repositoriesOrError { ... on RepositoryConnection { nodes { jobs { name } } } }
 }
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def dagster_dev(stack: dict[str, str], stack_dir: Path) -> Iterator[str]:
-    """A running `dagster dev` (webserver + daemon) on the test services; yields its URL."""
-    url = start_dagster_dev(stack_dir, _free_port())
-    try:
-        yield url
-    finally:
-        stop_dagster_dev(stack_dir)
 
 
 def test_workspace_loads_every_asset_and_job(dagster_dev: str) -> None:

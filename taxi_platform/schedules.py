@@ -1,0 +1,47 @@
+"""Monthly schedules: each materializes the newest month the source should have published."""
+
+from datetime import datetime
+
+import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import (
+    UnresolvedAssetJobDefinition,  # the type of define_asset_job's result; not re-exported
+)
+
+from taxi_platform.datasets import TaxiDataset
+from taxi_platform.env import Settings
+
+
+def expected_month(when: datetime, lag_months: int) -> str:
+    """The YYYY-MM month `lag_months` before the month of `when`."""
+    index = when.year * 12 + when.month - 1 - lag_months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def build_monthly_schedule(
+    ds: TaxiDataset,
+    job: UnresolvedAssetJobDefinition,
+    partitions: dg.PartitionsDefinition,
+    settings: Settings,
+) -> dg.ScheduleDefinition:
+    """Run `job` for the month published `publication_lag_months` ago, on the configured cron."""
+
+    @dg.schedule(
+        name=f"{ds.name}_monthly_schedule",
+        job=job,
+        cron_schedule=settings.schedule_cron,
+        execution_timezone=settings.schedule_timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING
+        if settings.schedules_on
+        else dg.DefaultScheduleStatus.STOPPED,
+        description=f"Every layer of {ds.name} for the month the TLC should have published "
+        f"{settings.publication_lag_months} months before the tick.",
+    )
+    def monthly_schedule(context: dg.ScheduleEvaluationContext):
+        month = expected_month(context.scheduled_execution_time, settings.publication_lag_months)
+        if month not in partitions.get_partition_keys(
+            current_time=context.scheduled_execution_time
+        ):
+            return dg.SkipReason(f"{ds.name} {month} is outside the configured partitions")
+        return dg.RunRequest(run_key=f"{ds.name}:{month}", partition_key=month)
+
+    return monthly_schedule

@@ -1,0 +1,27 @@
+"""Fixtures for integration tests: a running `dagster dev` on the test services."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from taxi_platform.local.dagster_ui import start_dagster_dev, stop_dagster_dev
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def dagster_dev(stack: dict[str, str], stack_dir: Path) -> Iterator[str]:
+    """A running `dagster dev` (webserver + daemon) on the test services; yields its URL."""
+    url = start_dagster_dev(stack_dir, _free_port())
+    try:
+        yield url
+    finally:
+        stop_dagster_dev(stack_dir)
