@@ -30,6 +30,7 @@ from taxi_platform.pipeline.gcs_upload import upload_if_changed
 from taxi_platform.pipeline.metadata import (
     parquet_preview,
     parquet_rows,
+    range_metadata,
     rejection_sample,
     table_schema,
 )
@@ -86,23 +87,6 @@ def _landed_remote(raw: Path) -> RemoteFile | None:
     return landed if landed.size == raw.stat().st_size else None
 
 
-def _range_metadata(per_month: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """One month's metadata as is; several months as totals plus a per-month table."""
-    if len(per_month) == 1:
-        return next(iter(per_month.values()))
-    numeric = [k for k, v in next(iter(per_month.values())).items() if isinstance(v, int | float)]
-    header = "| month | " + " | ".join(numeric) + " |\n|---|" + "---|" * len(numeric)
-    rows = [
-        f"| {m} | " + " | ".join(str(md[k]) for k in numeric) + " |" for m, md in per_month.items()
-    ]
-    totals = {f"{k}_total": sum(md[k] for md in per_month.values()) for k in numeric}
-    return {
-        "months": ", ".join(per_month),
-        **totals,
-        "per_month": dg.MetadataValue.md("\n".join([header, *rows])),
-    }
-
-
 def _each_month(
     context: dg.AssetExecutionContext, ds: TaxiDataset, work: Callable[[str], dict[str, Any]]
 ) -> dict[str, dict[str, Any]]:
@@ -116,6 +100,24 @@ def _each_month(
             raise dg.Failure(description=f"{ds.name} {month}: {err}", allow_retries=False) from err
         per_month[month] = {**metadata, "seconds": round(time.monotonic() - started, 3)}
     return per_month
+
+
+def _warehouse_result(
+    key: dg.AssetKey,
+    ds: TaxiDataset,
+    table: str,
+    per_month: dict[str, dict[str, Any]],
+    loaded: dict[str, int],
+    expected: dict[str, int],
+) -> dg.MaterializeResult:
+    return dg.MaterializeResult(
+        metadata={
+            **range_metadata(per_month),
+            "dagster/column_schema": table_schema(ds),
+            "table": table,
+        },
+        check_results=[rows_match_lake(key, loaded, expected)],
+    )
 
 
 def build_trip_assets(
@@ -158,7 +160,7 @@ def build_trip_assets(
                 "skipped_unchanged": skipped,
             }
 
-        return dg.MaterializeResult(metadata=_range_metadata(_each_month(context, ds, land)))
+        return dg.MaterializeResult(metadata=range_metadata(_each_month(context, ds, land)))
 
     @dg.asset(
         key=keys["lake"],
@@ -194,7 +196,7 @@ def build_trip_assets(
 
         per_month = _each_month(context, ds, clean)
         return dg.MaterializeResult(
-            metadata={**_range_metadata(per_month), "dagster/column_schema": table_schema(ds)},
+            metadata={**range_metadata(per_month), "dagster/column_schema": table_schema(ds)},
             check_results=lake_check_results(
                 quality, reports, keys["lake"], config.max_out_of_month_share
             ),
@@ -220,7 +222,7 @@ def build_trip_assets(
                 "uploaded": result.uploaded,
             }
 
-        return dg.MaterializeResult(metadata=_range_metadata(_each_month(context, ds, upload)))
+        return dg.MaterializeResult(metadata=range_metadata(_each_month(context, ds, upload)))
 
     @dg.asset(
         key=keys["bigquery"],
@@ -248,14 +250,8 @@ def build_trip_assets(
                 return {"dagster/row_count": loaded[month]}
 
             per_month = _each_month(context, ds, load)
-        return dg.MaterializeResult(
-            metadata={
-                **_range_metadata(per_month),
-                "dagster/column_schema": table_schema(ds),
-                "table": f"{bigquery.dataset_id}.{paths.table_name(ds)}",
-            },
-            check_results=[rows_match_lake(keys["bigquery"], loaded, expected)],
-        )
+        table = f"{bigquery.dataset_id}.{paths.table_name(ds)}"
+        return _warehouse_result(keys["bigquery"], ds, table, per_month, loaded, expected)
 
     @dg.asset(
         key=keys["postgres"],
@@ -279,13 +275,7 @@ def build_trip_assets(
                 return {"dagster/row_count": loaded[month]}
 
             per_month = _each_month(context, ds, load)
-        return dg.MaterializeResult(
-            metadata={
-                **_range_metadata(per_month),
-                "dagster/column_schema": table_schema(ds),
-                "table": f"{postgres.schema}.{paths.table_name(ds)}",
-            },
-            check_results=[rows_match_lake(keys["postgres"], loaded, expected)],
-        )
+        table = f"{postgres.schema}.{paths.table_name(ds)}"
+        return _warehouse_result(keys["postgres"], ds, table, per_month, loaded, expected)
 
     return [raw_trips, lake_trips, gcs_trips, bigquery_trips, postgres_trips]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pyarrow.parquet as pq
@@ -43,3 +44,19 @@ def rejection_sample(examples: list[Rejection]) -> dg.MarkdownMetadataValue:
 
 def parquet_rows(path: Path) -> int:
     return pq.ParquetFile(path).metadata.num_rows
+
+
+def range_metadata(per_month: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One month's metadata as is; several months as totals plus a per-month table."""
+    if len(per_month) == 1:
+        return next(iter(per_month.values()))
+    numeric = [k for k, v in next(iter(per_month.values())).items() if isinstance(v, int | float)]
+    table = _markdown(
+        ["month", *numeric], [[m, *(md[k] for k in numeric)] for m, md in per_month.items()]
+    )
+    totals = {f"{k}_total": sum(md[k] for md in per_month.values()) for k in numeric}
+    return {
+        "months": ", ".join(per_month),
+        **totals,
+        "per_month": dg.MetadataValue.md(table),
+    }
