@@ -1,4 +1,10 @@
-"""Validation of names that come from configuration and end up inside SQL."""
+"""Validation of names that come from configuration and end up inside SQL or storage paths.
+
+Schema, dataset, project and bucket names are read from the environment, so they are checked
+against a strict pattern before any statement or request is built from them, and SQL code
+still quotes them (psycopg `sql.Identifier`, BigQuery backticks). Values are never
+interpolated: they are bound parameters.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +12,29 @@ import re
 
 _SQL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _GCP_PROJECT = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
+_GCS_BUCKET = re.compile(r"[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]")
 
 
 def sql_name(value: str, what: str) -> str:
     """Return `value` if it is a plain SQL identifier (letters, digits, _), else refuse."""
-    if not _SQL_NAME.fullmatch(value):
-        raise ValueError(f"refusing {what} {value!r}: use letters, digits and _ only")
+    if not isinstance(value, str) or not _SQL_NAME.fullmatch(value):
+        raise ValueError(
+            f"refusing {what} {value!r}: use 1-63 letters, digits and _, not starting with a digit"
+        )
     return value
 
 
 def gcp_project(value: str) -> str:
     """Return `value` if it is a valid Google Cloud project id, else refuse."""
-    if not _GCP_PROJECT.fullmatch(value):
+    if not isinstance(value, str) or not _GCP_PROJECT.fullmatch(value):
         raise ValueError(f"refusing GCP project id {value!r}")
+    return value
+
+
+def gcs_bucket(value: str) -> str:
+    """Return `value` if it is a valid GCS bucket name, else refuse."""
+    if not isinstance(value, str) or not _GCS_BUCKET.fullmatch(value) or ".." in value:
+        raise ValueError(
+            f"refusing GCS bucket {value!r}: use 3-63 lower-case letters, digits, _ - and ."
+        )
     return value

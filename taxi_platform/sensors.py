@@ -63,7 +63,7 @@ def build_new_month_sensor(
         if month is None:
             return dg.SkipReason(f"every {ds.name} partition is materialized or requested")
         try:
-            tlc.probe(paths.source_url(tlc.base_url, ds, month))
+            tlc.probe(paths.source_url(tlc.base_url, ds, month), attempts=1)
         except NotPublishedError:
             return dg.SkipReason(f"{ds.name} {month} is not published yet")
         except (requests.RequestException, DownloadError) as err:

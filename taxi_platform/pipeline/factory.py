@@ -26,6 +26,7 @@ from taxi_platform.pipeline.checks import (
     rows_match_lake,
 )
 from taxi_platform.pipeline.download import DownloadError, NotPublishedError, RemoteFile
+from taxi_platform.pipeline.files import atomic_write_text
 from taxi_platform.pipeline.gcs_upload import upload_if_changed
 from taxi_platform.pipeline.metadata import (
     parquet_preview,
@@ -83,7 +84,10 @@ def _landed_remote(raw: Path) -> RemoteFile | None:
     sidecar = _sidecar(raw)
     if not raw.exists() or not sidecar.exists():
         return None
-    landed = RemoteFile(**json.loads(sidecar.read_text()))
+    try:
+        landed = RemoteFile(**json.loads(sidecar.read_text()))
+    except (json.JSONDecodeError, TypeError):
+        return None
     return landed if landed.size == raw.stat().st_size else None
 
 
@@ -146,12 +150,12 @@ def build_trip_assets(
         def land(month: str) -> dict[str, Any]:
             url = paths.source_url(tlc.base_url, ds, month)
             dst = paths.raw_path(lake.path, ds, month)
-            remote = tlc.probe(url)
+            remote = tlc.probe(url, context.log)
             landed = _landed_remote(dst)
             skipped = landed is not None and landed.same_as(remote)
             if not skipped:
                 remote = tlc.download(url, dst, context.log)
-                _sidecar(dst).write_text(json.dumps(remote.__dict__))
+                atomic_write_text(_sidecar(dst), json.dumps(remote.__dict__))
             return {
                 "url": dg.MetadataValue.url(url),
                 "path": dg.MetadataValue.path(str(dst)),
@@ -190,6 +194,8 @@ def build_trip_assets(
                 "path": dg.MetadataValue.path(str(dst)),
                 "preview": parquet_preview(dst),
                 "rejected_sample": rejection_sample(report.examples),
+                "recoded_cells": report.recoded_cells,
+                "recoded_sample": rejection_sample(report.recoded_examples),
                 "unknown_columns": ", ".join(report.unknown_columns),
                 "missing_optional_columns": ", ".join(report.missing_optional_columns),
             }

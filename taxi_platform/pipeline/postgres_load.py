@@ -1,4 +1,10 @@
-"""Replace one month of a PostgreSQL table from a lake parquet file, in one transaction."""
+"""Replace one month of a PostgreSQL table from a lake parquet file, in one transaction.
+
+The month's DELETE and its COPY commit together, so readers (and a process killed mid-COPY)
+see the previous complete month or the new one, never a mix; re-running replaces the month
+again rather than appending. The schema name comes from configuration: it is validated before
+any statement runs and quoted as an identifier; values are bound parameters.
+"""
 
 from __future__ import annotations
 
@@ -18,12 +24,17 @@ from taxi_platform.paths import table_name
 COPY_BATCH_ROWS = 200_000
 
 
+def _schema(schema: str) -> str:
+    return sql_name(schema, "PostgreSQL schema")
+
+
 def _table(schema: str, ds: TaxiDataset) -> sql.Identifier:
-    return sql.Identifier(sql_name(schema, "PostgreSQL schema"), table_name(ds))
+    return sql.Identifier(_schema(schema), table_name(ds))
 
 
 def ensure_table(conn: psycopg.Connection, schema: str, ds: TaxiDataset) -> None:
     """Create the schema, the table and its month index if missing (serialised by a lock)."""
+    schema = _schema(schema)
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('taxi_platform.ddl'))")
     columns = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(POSTGRES_TYPES[c.kind]))
@@ -41,6 +52,7 @@ def ensure_table(conn: psycopg.Connection, schema: str, ds: TaxiDataset) -> None
 
 
 def month_row_count(conn: psycopg.Connection, schema: str, ds: TaxiDataset, month: str) -> int:
+    schema = _schema(schema)
     query = sql.SQL("SELECT count(*) FROM {} WHERE {} = %s").format(
         _table(schema, ds), sql.Identifier(SOURCE_MONTH.name)
     )
@@ -65,6 +77,8 @@ def replace_month(
     conn: psycopg.Connection, schema: str, ds: TaxiDataset, month: str, path: Path
 ) -> int:
     """Make the table's `month` exactly the rows of `path`; return its row count."""
+    schema = _schema(schema)
+    first_day = month_start(month)
     ensure_table(conn, schema, ds)
     conn.commit()
     target = _table(schema, ds)
@@ -76,7 +90,7 @@ def replace_month(
             sql.SQL("DELETE FROM {} WHERE {} = %s").format(
                 target, sql.Identifier(SOURCE_MONTH.name)
             ),
-            (month_start(month),),
+            (first_day,),
         )
         copy_parquet(cursor, target, ds, path)
     return month_row_count(conn, schema, ds, month)

@@ -10,7 +10,7 @@ from pydantic import Field
 class AlertWebhook(dg.ConfigurableResource):
     """A webhook receiving `{"text": ...}`; no URL means no alerts."""
 
-    url: str | None = Field(default=None, description="Secret: the webhook URL.")
+    url: str | None = Field(default=None, repr=False, description="Secret: the webhook URL.")
     timeout_seconds: float = 10.0
 
     def post(self, text: str) -> None:

@@ -6,22 +6,29 @@ Against the emulators only the endpoint and the credentials differ: GCS reads
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import dagster as dg
 from dagster_gcp import BigQueryResource, GCSResource
 from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials
+from google.auth.credentials import AnonymousCredentials, Credentials
 from google.cloud import bigquery
+from google.oauth2 import service_account
 from pydantic import Field
 
-from taxi_platform.identifiers import sql_name
+from taxi_platform.identifiers import gcs_bucket, sql_name
 
 
 class LakeBucketResource(GCSResource):
     """GCS client plus the lake bucket name."""
 
     bucket: str = Field(description="Bucket receiving the lake's parquet files.")
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        gcs_bucket(self.bucket)
 
 
 class WarehouseResource(BigQueryResource):
@@ -31,20 +38,32 @@ class WarehouseResource(BigQueryResource):
     api_endpoint: str | None = Field(
         default=None, description="Emulator URL; when set, anonymous credentials are used."
     )
+    gcp_credentials: str | None = Field(
+        default=None, repr=False, description="Secret: base64 service-account JSON (else ADC)."
+    )
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        sql_name(self.dataset, "BigQuery dataset")
 
     @property
     def dataset_id(self) -> str:
         return sql_name(self.dataset, "BigQuery dataset")
 
+    def _credentials(self) -> Credentials | None:
+        """Anonymous for an emulator; the service account, in memory only; else ADC (None)."""
+        if self.api_endpoint:
+            return AnonymousCredentials()
+        if self.gcp_credentials:
+            info = json.loads(base64.b64decode(self.gcp_credentials))
+            return service_account.Credentials.from_service_account_info(info)
+        return None
+
     @contextmanager
     def get_client(self) -> Iterator[bigquery.Client]:
-        if not self.api_endpoint:
-            with super().get_client() as client:
-                yield client
-            return
+        options = ClientOptions(api_endpoint=self.api_endpoint) if self.api_endpoint else None
         yield bigquery.Client(
             project=self.project,
             location=self.location,
-            credentials=AnonymousCredentials(),
-            client_options=ClientOptions(api_endpoint=self.api_endpoint),
+            credentials=self._credentials(),
+            client_options=options,
         )

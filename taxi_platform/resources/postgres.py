@@ -18,10 +18,13 @@ class PostgresResource(dg.ConfigurableResource):
     host: str
     port: int = 5432
     user: str
-    password: str = Field(description="Secret: set through an environment variable.")
+    password: str = Field(repr=False, description="Secret: set through an environment variable.")
     database: str
     schema_name: str = Field(default="taxi", description="Schema holding the trip tables.")
     connect_timeout_seconds: int = 10
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        sql_name(self.schema_name, "PostgreSQL schema")
 
     @property
     def schema(self) -> str:

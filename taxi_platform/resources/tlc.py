@@ -19,12 +19,24 @@ class TlcSource(dg.ConfigurableResource):
 
     base_url: str = Field(default=DEFAULT_BASE_URL, description="Mirror root URL.")
     timeout_seconds: float = Field(default=60.0, description="Per-request connect/read timeout.")
+    attempt_timeout_seconds: float | None = Field(
+        default=None, description="Limit of one download attempt; default 10 x timeout_seconds."
+    )
     max_attempts: int = Field(default=5, description="Attempts per download (5xx, drops).")
     backoff_seconds: float = Field(default=2.0, description="First retry delay; doubles.")
 
-    def probe(self, url: str) -> RemoteFile:
+    def probe(
+        self, url: str, log: logging.Logger | None = None, *, attempts: int | None = None
+    ) -> RemoteFile:
         with requests.Session() as session:
-            return probe(session, url, self.timeout_seconds)
+            return probe(
+                session,
+                url,
+                self.timeout_seconds,
+                attempts=attempts or self.max_attempts,
+                backoff=self.backoff_seconds,
+                log=log,
+            )
 
     def download(
         self, url: str, dst: Path, log: logging.Logger, *, gzip_expected: bool = True
@@ -39,4 +51,5 @@ class TlcSource(dg.ConfigurableResource):
                 backoff=self.backoff_seconds,
                 log=log,
                 gzip_expected=gzip_expected,
+                attempt_timeout=self.attempt_timeout_seconds,
             )
