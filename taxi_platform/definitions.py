@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 
+from taxi_platform.analytics import build_analytics_assets
 from taxi_platform.datasets import DATASETS
 from taxi_platform.env import get_env, load_settings
+from taxi_platform.executors import executor_from_env
 from taxi_platform.partitions import monthly_partitions
-from taxi_platform.pipeline.factory import build_trip_assets
-from taxi_platform.pipeline.zones import taxi_zone_lookup
+from taxi_platform.pipeline.factory import MONTHS_PER_RUN, build_trip_assets, follow_upstream
+from taxi_platform.pipeline.zones import ZONE_ASSETS
 from taxi_platform.resources import resources_for
 from taxi_platform.schedules import build_monthly_schedule
 from taxi_platform.sensors import build_failure_alert_sensor, build_new_month_sensor
+
+# BackfillPolicy is beta in Dagster 1.13; it is pinned, so the per-asset warning is noise.
+warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
 
 
 def build_definitions() -> dg.Definitions:
     settings = load_settings()
     partitions = monthly_partitions(settings.last_month)
-    assets: list[dg.AssetsDefinition] = [taxi_zone_lookup]
+    assets: list[dg.AssetsDefinition] = [*ZONE_ASSETS]
     jobs, schedules, sensors = [], [], [build_failure_alert_sensor(settings)]
     for ds in DATASETS:
         assets += build_trip_assets(ds, partitions)
@@ -29,6 +36,18 @@ def build_definitions() -> dg.Definitions:
         jobs.append(job)
         schedules.append(build_monthly_schedule(ds, job, partitions, settings))
         sensors.append(build_new_month_sensor(ds, job, partitions, settings))
+    assets += build_analytics_assets(
+        partitions,
+        automation_condition=follow_upstream(),
+        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=MONTHS_PER_RUN),
+    )
+    jobs.append(
+        dg.define_asset_job(
+            "analytics_monthly",
+            selection=dg.AssetSelection.groups("analytics"),
+            description="zone_daily_revenue in BigQuery and PostgreSQL for one month.",
+        )
+    )
     sensors.append(
         dg.AutomationConditionSensorDefinition(
             "taxi_automation",
@@ -45,9 +64,7 @@ def build_definitions() -> dg.Definitions:
         schedules=schedules,
         sensors=sensors,
         resources=resources_for(get_env()),
-        # One process per run: the steps are I/O- and Arrow-bound, and a subprocess per step
-        # costs seconds of imports each. Runs in parallel come from the run queue instead.
-        executor=dg.in_process_executor,
+        executor=executor_from_env(),
     )
 
 

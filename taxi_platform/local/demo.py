@@ -14,6 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from taxi_platform.analytics import analytics_keys
 from taxi_platform.datasets import GREEN, YELLOW
 from taxi_platform.local.dagster_ui import (
     DEFAULT_PORT,
@@ -26,7 +27,7 @@ from taxi_platform.local.report import layer_counts
 from taxi_platform.local.sample_data import write_month, write_zone_lookup
 from taxi_platform.local.services import start_services, stop_services
 from taxi_platform.pipeline.factory import asset_keys
-from taxi_platform.pipeline.zones import taxi_zone_lookup
+from taxi_platform.pipeline.zones import ZONE_ASSETS
 from taxi_platform.resources import initialized_resources, resources_for
 
 DEMO_DATASETS = (YELLOW, GREEN)
@@ -67,11 +68,10 @@ def run(months: list[str], rows: int, port: int) -> None:
 
     url = start_dagster_dev(state_dir, port)
     with dg.DagsterInstance.get() as instance:
-        zones = dg.materialize(
-            [taxi_zone_lookup], instance=instance, resources=resources_for("local")
-        )
+        zones = dg.materialize(ZONE_ASSETS, instance=instance, resources=resources_for("local"))
         assert zones.success
     keys = [key.path for ds in DEMO_DATASETS for key in asset_keys(ds).values()]
+    keys += [key.path for key in analytics_keys().values()]
     backfill_id = launch_backfill(url, keys, months)
     print(f"backfill {backfill_id} launched: {url}/runs/b/{backfill_id}")
     status = wait_backfill(url, backfill_id)

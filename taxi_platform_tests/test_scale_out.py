@@ -1,0 +1,118 @@
+"""The scale-out path is configuration: TAXI_EXECUTOR picks the executor, and
+deploy/dagster-k8s.yaml is a valid Dagster instance whose runs are Kubernetes Jobs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+from dagster._config import process_config
+from dagster._core.instance.config import dagster_instance_config
+
+from taxi_platform.datasets import YELLOW
+from taxi_platform.executors import EXECUTORS, executor_for, executor_from_env
+from taxi_platform.partitions import monthly_partitions
+from taxi_platform.pipeline.factory import build_trip_assets
+from taxi_platform.resources import resources_for
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
+INSTANCE_ENV = {
+    "PG_USER": "taxi",
+    "PG_PASSWORD": "secret",
+    "PG_HOST": "postgres",
+    "PG_PORT": "5432",
+    "DAGSTER_PG_DATABASE": "dagster",
+    "DAGSTER_MAX_CONCURRENT_RUNS": "20",
+    "DAGSTER_K8S_INSTANCE_CONFIG_MAP": "taxi-platform-instance",
+    "DAGSTER_K8S_NAMESPACE": "taxi-platform",
+}
+
+
+def _instance_config(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, object]:
+    for key, value in INSTANCE_ENV.items():
+        monkeypatch.setenv(key, value)
+    shutil.copyfile(DEPLOY / name, tmp_path / "dagster.yaml")
+    config, _ = dagster_instance_config(str(tmp_path))
+    return config
+
+
+def test_executor_defaults_to_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TAXI_EXECUTOR", raising=False)
+
+    assert executor_from_env() is dg.in_process_executor
+
+
+@pytest.mark.parametrize("name", EXECUTORS)
+def test_each_executor_runs_the_pipeline_definitions(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if name == "k8s":
+        pytest.importorskip("dagster_k8s", reason="dagster-k8s is not installed")
+    monkeypatch.setenv("TAXI_EXECUTOR", name)
+
+    executor = executor_from_env()
+
+    assert executor.name == executor_for(name).name
+    defs = dg.Definitions(
+        assets=build_trip_assets(YELLOW, monthly_partitions()),
+        resources=resources_for("local"),
+        executor=executor,
+    )
+    dg.Definitions.validate_loadable(defs)
+
+
+def test_unknown_executor_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAXI_EXECUTOR", "celery")
+
+    with pytest.raises(ValueError, match="in_process, multiprocess, k8s"):
+        executor_from_env()
+
+
+def test_local_instance_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _instance_config("dagster.yaml", tmp_path, monkeypatch)
+
+    assert "postgres" in config["storage"]
+
+
+def test_k8s_instance_launches_runs_as_kubernetes_jobs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dagster_k8s = pytest.importorskip("dagster_k8s", reason="dagster-k8s is not installed")
+    import kubernetes
+    from dagster_k8s.models import k8s_model_from_dict, k8s_snake_case_dict
+
+    config = _instance_config("dagster-k8s.yaml", tmp_path, monkeypatch)
+
+    launcher = config["run_launcher"]
+    assert (launcher["module"], launcher["class"]) == ("dagster_k8s", "K8sRunLauncher")
+    checked = process_config(dagster_k8s.K8sRunLauncher.config_type(), launcher["config"])
+    assert checked.success, checked.errors
+    settings = checked.value
+    assert settings["job_namespace"] == "taxi-platform"
+    assert settings["dagster_home"] in (ROOT / "Dockerfile").read_text()
+    for model, items in (
+        (kubernetes.client.V1Volume, settings["volumes"]),
+        (kubernetes.client.V1VolumeMount, settings["volume_mounts"]),
+    ):
+        for item in items:
+            k8s_model_from_dict(model, k8s_snake_case_dict(model, item))
+    [mount] = settings["volume_mounts"]
+    compose = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
+    assert mount["mountPath"] == compose["x-platform-env"]["TAXI_LAKE_DIR"]
+    coordinator = process_config(
+        dg.QueuedRunCoordinator.config_type(), config["run_coordinator"]["config"]
+    )
+    assert coordinator.value["max_concurrent_runs"] == 20
+
+
+def test_k8s_instance_keeps_the_local_storage() -> None:
+    local = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
+    k8s = yaml.safe_load((DEPLOY / "dagster-k8s.yaml").read_text())
+
+    assert k8s["storage"] == local["storage"]

@@ -1,0 +1,177 @@
+"""The Dagster UI in a real browser, checked as a person would: the asset graph, an asset's
+partitions and a month materialized from the UI. Screenshots land in taxi_platform_tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from taxi_platform.datasets import DATASETS, YELLOW
+from taxi_platform.local.dagster_ui import graphql
+from taxi_platform.pipeline.factory import asset_keys
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = pytest.mark.integration
+
+LOCATION = "taxi_platform"
+UI_MONTH = "2021-02"  # materialized from the UI; the fixtures seed another month
+RUN_TIMEOUT_S = 240
+LOADING = re.compile(r"^Loading")
+_ASSET_GROUPS = "{ assetNodes { assetKey { path } groupName } }"
+_RUNS = """
+query Runs($filter: RunsFilter) {
+  runsOrError(filter: $filter, limit: 50) {
+    ... on Runs { results { runId status tags { key value } } }
+  }
+}
+"""
+_PARTITIONS = """
+query Materialized($key: AssetKeyInput!) {
+  assetNodeOrError(assetKey: $key) {
+    ... on AssetNode {
+      assetPartitionStatuses {
+        ... on TimePartitionStatuses { ranges { startKey endKey status } }
+      }
+    }
+  }
+}
+"""
+
+
+def _expect():
+    from playwright.sync_api import expect
+
+    return expect
+
+
+def _groups(url: str) -> dict[str, list[list[str]]]:
+    groups: dict[str, list[list[str]]] = defaultdict(list)
+    for node in graphql(url, _ASSET_GROUPS, {})["assetNodes"]:
+        groups[node["groupName"]].append(node["assetKey"]["path"])
+    return groups
+
+
+def _ui_runs(url: str, month: str) -> dict[str, str]:
+    tags = [
+        {"key": "dagster/partition", "value": month},
+        {"key": "dagster/from_ui", "value": "true"},
+    ]
+    runs = graphql(url, _RUNS, {"filter": {"tags": tags}})["runsOrError"]["results"]
+    return {run["runId"]: run["status"] for run in runs}
+
+
+def _is_materialized(url: str, key: list[str], month: str) -> bool:
+    node = graphql(url, _PARTITIONS, {"key": {"path": key}})["assetNodeOrError"]
+    ranges = node["assetPartitionStatuses"]["ranges"]
+    return any(
+        r["status"] == "MATERIALIZED" and r["startKey"] <= month <= r["endKey"] for r in ranges
+    )
+
+
+def test_asset_graph_shows_every_layer_of_every_dataset(
+    page: Page, dagster_ui: str, artifacts: Path
+) -> None:
+    expect = _expect()
+    groups = _groups(dagster_ui)
+
+    for ds in DATASETS:
+        keys = asset_keys(ds)
+        assert {tuple(k.path) for k in keys.values()} <= {tuple(p) for p in groups[ds.name]}
+        page.goto(f"{dagster_ui}/locations/{LOCATION}/asset-groups/{ds.name}")
+        # Each node is labelled with its key's last part; both sinks are called {ds}_trips.
+        for name, count in {
+            "trips_csv": 1,
+            "trips_parquet": 1,
+            "trips": 1,
+            f"{ds.name}_trips": 2,
+        }.items():
+            expect(page.locator(f'foreignObject [data-tooltip="{name}"]')).to_have_count(count)
+        for kind in ("GCS", "BigQuery", "Postgres"):
+            expect(page.get_by_text(kind, exact=True).first).to_be_visible()
+        expect(page.get_by_text(LOADING)).to_have_count(0)  # every node shows its status
+        page.screenshot(path=artifacts / f"graph_{ds.name}.png")
+
+    page.goto(f"{dagster_ui}/asset-groups")  # the global lineage, one box per group
+    for group in groups:
+        expect(page.get_by_text(group, exact=True).first).to_be_visible()
+    page.screenshot(path=artifacts / "lineage.png")
+
+    for group, paths in sorted(groups.items()):
+        page.goto(f"{dagster_ui}/locations/{LOCATION}/asset-groups/{group}/list")
+        for path in paths:
+            expect(page.get_by_text(" / ".join(path), exact=True).first).to_be_visible()
+        page.screenshot(path=artifacts / f"list_{group}.png", full_page=True)
+
+
+def _open_partitions(page: Page, url: str, key: list[str], month: str, shows: str) -> None:
+    """The asset's Partitions tab, missing months hidden, `month` selected and its metadata
+    (with the entry `shows`) loaded."""
+    expect = _expect()
+    page.goto(f"{url}/assets/{'/'.join(key)}?view=partitions")
+    expect(page.get_by_role("checkbox", name="Missing", exact=False)).to_be_checked()
+    page.locator("label", has_text="Missing (").click()  # show materialized months only
+    expect(page.get_by_role("checkbox", name="Missing", exact=False)).not_to_be_checked()
+    row = page.get_by_text(month, exact=True).first
+    expect(row).to_be_visible()
+    row.click()
+    expect(page.get_by_text("Latest materialization", exact=True)).to_be_visible()
+    expect(page.get_by_text(shows, exact=True).first).to_be_visible()
+
+
+def test_partitions_page_shows_the_materialized_month(
+    page: Page, dagster_ui: str, seeded_month: str, artifacts: Path
+) -> None:
+    expect = _expect()
+    lake = asset_keys(YELLOW)["lake"].path
+
+    _open_partitions(page, dagster_ui, lake, seeded_month, shows="rows_read")
+
+    expect(page.get_by_text("Materialized (", exact=False)).not_to_have_text("Materialized (0)")
+    for metadata_key in ("rows_read", "rejected_rows", "bytes"):
+        expect(page.get_by_text(metadata_key, exact=True).first).to_be_visible()
+    page.screenshot(path=artifacts / "partitions_clean_yellow.png", full_page=True)
+
+
+def test_materialize_one_month_from_the_ui(
+    page: Page, dagster_ui: str, seeded_month: str, artifacts: Path
+) -> None:
+    expect = _expect()
+    before = set(_ui_runs(dagster_ui, UI_MONTH))
+    page.goto(f"{dagster_ui}/locations/{LOCATION}/asset-groups/{YELLOW.name}")
+
+    page.get_by_role("button", name="Materialize all…").click()
+    dialog = page.get_by_role("dialog")
+    months = dialog.get_by_placeholder("ex: ", exact=False)
+    months.fill(UI_MONTH)
+    months.press("Enter")
+    expect(dialog.get_by_text("1 partition", exact=True)).to_be_visible()
+    page.screenshot(path=artifacts / "materialize_dialog.png")
+    dialog.get_by_role("button", name="Launch 1 run").click()
+    expect(page.get_by_text("Launched run", exact=False)).to_be_visible()
+
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while True:
+        runs = {k: v for k, v in _ui_runs(dagster_ui, UI_MONTH).items() if k not in before}
+        if runs and all(s in ("SUCCESS", "FAILURE", "CANCELED") for s in runs.values()):
+            break
+        assert time.monotonic() < deadline, f"run(s) {runs} not finished in {RUN_TIMEOUT_S}s"
+        time.sleep(2)
+    assert list(runs.values()) == ["SUCCESS"]
+    for key in asset_keys(YELLOW).values():
+        assert _is_materialized(dagster_ui, key.path, UI_MONTH), key.to_user_string()
+
+    [run_id] = runs
+    page.goto(f"{dagster_ui}/runs/{run_id}")
+    expect(page.get_by_text("Success", exact=True).first).to_be_visible()
+    page.screenshot(path=artifacts / "run_from_ui.png")
+    _open_partitions(page, dagster_ui, asset_keys(YELLOW)["postgres"].path, UI_MONTH, "table")
+    expect(page.get_by_text(seeded_month, exact=True).first).to_be_visible()
+    page.screenshot(path=artifacts / "partitions_after_ui_run.png", full_page=True)
