@@ -20,7 +20,7 @@ from taxi_platform.analytics.spec import (
 )
 from taxi_platform.datasets import TaxiDataset
 from taxi_platform.identifiers import gcp_project, sql_name
-from taxi_platform.partitions import month_start
+from taxi_platform.months import month_start
 from taxi_platform.paths import table_name
 from taxi_platform.pipeline.zones import ZONE_TABLE
 

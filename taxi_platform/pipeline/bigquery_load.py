@@ -19,7 +19,7 @@ from google.cloud import bigquery
 
 from taxi_platform.datasets import BIGQUERY_TYPES, SOURCE_MONTH, TaxiDataset
 from taxi_platform.identifiers import gcp_project, sql_name
-from taxi_platform.partitions import month_start
+from taxi_platform.months import month_start
 from taxi_platform.paths import staging_table_name, table_name
 
 JOB_TIMEOUT_S = 900

@@ -15,10 +15,11 @@ import psycopg
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
 from taxi_platform.datasets import POSTGRES_TYPES, SOURCE_MONTH, TaxiDataset
 from taxi_platform.identifiers import sql_name
-from taxi_platform.partitions import month_start
+from taxi_platform.months import month_start
 from taxi_platform.paths import table_name
 
 COPY_BATCH_ROWS = 200_000
@@ -66,7 +67,8 @@ def copy_parquet(
     columns = sql.SQL(", ").join(sql.Identifier(c.name) for c in ds.landed_columns)
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(target, columns)
     options = pacsv.WriteOptions(include_header=False)
-    with cursor.copy(statement) as copy:
+    # The queued writer lets the client format the next batch while the server parses one.
+    with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
         for batch in pq.ParquetFile(path).iter_batches(batch_size=COPY_BATCH_ROWS):
             buffer = io.BytesIO()
             pacsv.write_csv(batch, buffer, options)

@@ -40,20 +40,20 @@ import gzip
 import re
 import zlib
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from taxi_platform.datasets import SOURCE_MONTH, Column, Kind, TaxiDataset
-from taxi_platform.partitions import month_start, next_month
+from taxi_platform.months import month_start, next_month
 from taxi_platform.pipeline.files import atomic_write_path
 
-BLOCK_SIZE = 16 << 20
+BLOCK_SIZE = 1 << 20  # 1 MiB blocks keep Arrow's reader memory flat in month size
 MAX_EXAMPLES = 20
 _PARSE_TYPES: dict[Kind, pa.DataType] = {
     Kind.INT: pa.float64(),
@@ -280,6 +280,8 @@ def _parse_text(text: pa.Array, col: Column) -> pa.Array:
             attempt = pc.strptime(trimmed, format=fmt, unit="us", error_is_null=True)
             parsed = attempt if parsed is None else pc.coalesce(parsed, attempt)
         return parsed
+    import pandas as pd  # only the text fallback needs it; the clean path stays pandas-free
+
     numbers = pd.to_numeric(text.to_pandas(), errors="coerce")
     return pa.array(numbers, type=pa.float64(), from_pandas=True)
 
@@ -361,8 +363,8 @@ def clean_batch(
 def count_out_of_month(pickups: pa.ChunkedArray | pa.Array, month: str) -> int:
     """Pickups before the month's first day or on/after the next month's."""
     tz = pa.timestamp("us", tz="UTC")
-    lo = pa.scalar(pd.Timestamp(month_start(month), tz="UTC"), tz)
-    hi = pa.scalar(pd.Timestamp(month_start(next_month(month)), tz="UTC"), tz)
+    lo = pa.scalar(datetime.combine(month_start(month), time(), UTC), tz)
+    hi = pa.scalar(datetime.combine(month_start(next_month(month)), time(), UTC), tz)
     outside = pc.or_(pc.less(pickups, lo), pc.greater_equal(pickups, hi))
     return int(pc.sum(pc.fill_null(outside, False)).as_py() or 0)
 

@@ -29,7 +29,8 @@ from psycopg import sql
 from taxi_platform import paths
 from taxi_platform.datasets import YELLOW
 from taxi_platform.local.sample_data import write_month
-from taxi_platform.partitions import month_start, monthly_partitions
+from taxi_platform.months import month_start
+from taxi_platform.partitions import monthly_partitions
 from taxi_platform.pipeline import bigquery_load, postgres_load
 from taxi_platform.pipeline.factory import build_trip_assets
 from taxi_platform.pipeline.files import temp_files
