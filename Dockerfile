@@ -11,6 +11,8 @@ WORKDIR /opt/taxi_platform
 COPY requirements.lock pyproject.toml ./
 RUN pip install --no-cache-dir -r requirements.lock
 COPY taxi_platform ./taxi_platform
+# The dev stack is not in the wheel; the compose stack's BigQuery emulator starts from it.
+COPY devstack ./devstack
 COPY workspace.yaml ./
 COPY deploy ./deploy
 COPY docker ./docker

@@ -17,11 +17,11 @@ from typing import Any
 
 import dagster as dg
 
-from taxi_platform.datasets import DATASETS_BY_NAME, YELLOW, TaxiDataset
-from taxi_platform.local.sample_data import write_month
-from taxi_platform.partitions import monthly_partitions
-from taxi_platform.pipeline.factory import asset_keys, build_trip_assets
-from taxi_platform.resources import resources_for
+from devstack.sample_data import write_month
+from taxi_platform.catalog import DATASETS_BY_NAME, YELLOW, TaxiDataset
+from taxi_platform.defs.partitions import monthly_partitions
+from taxi_platform.defs.resources import resources_for
+from taxi_platform.defs.trips import build_trip_assets, trip_asset_keys
 
 # Layer names of the asset keys' first element, in pipeline order.
 LAYERS = {
@@ -44,7 +44,7 @@ def step_layers(datasets: Iterable[TaxiDataset]) -> dict[str, tuple[str, str]]:
     return {
         key.to_python_identifier(): (ds.name, LAYERS[key.path[0]])
         for ds in datasets
-        for key in asset_keys(ds).values()
+        for key in trip_asset_keys(ds).values()
     }
 
 

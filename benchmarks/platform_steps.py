@@ -1,7 +1,7 @@
 """taxi_platform's own code paths for the benchmarked steps: the functions the assets call.
 
 Nothing here re-implements a step: `csv_to_parquet` is what `clean/{ds}/trips_parquet`
-calls, `postgres_load.replace_month` what `postgres/taxi/{ds}_trips` calls. The PostgreSQL
+calls, `lib.warehouse.postgres.replace_month` what `postgres/taxi/{ds}_trips` calls. The PostgreSQL
 connection is opened with psycopg as `PostgresResource.connect` does, without importing
 Dagster, so the step's peak RSS is the data work's.
 """
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import psycopg
 
-from taxi_platform.datasets import YELLOW
-from taxi_platform.local.sample_data import write_month
-from taxi_platform.pipeline import postgres_load
-from taxi_platform.pipeline.transform import csv_to_parquet as platform_csv_to_parquet
+from devstack.sample_data import write_month
+from taxi_platform.catalog import YELLOW
+from taxi_platform.lib.lake import csv_to_parquet as platform_csv_to_parquet
+from taxi_platform.lib.warehouse import postgres as postgres_engine
 
 
 def generate(month: str, rows: int, out_dir: str) -> dict[str, int | str]:
@@ -46,5 +46,5 @@ def _connect() -> psycopg.Connection:
 def postgres(src: str, schema: str, month: str) -> dict[str, int]:
     """lake parquet -> PostgreSQL: DELETE the month + COPY, as the PostgreSQL asset does it."""
     with _connect() as conn:
-        rows = postgres_load.replace_month(conn, schema, YELLOW, month, Path(src))
+        rows = postgres_engine.replace_month(conn, schema, YELLOW, month, Path(src))
     return {"rows": rows}

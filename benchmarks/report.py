@@ -16,11 +16,11 @@ SHORT_TITLES = {"csv_to_parquet": "CSV.gz → parquet", "postgres": "parquet →
 IMPLEMENTATIONS = {
     "csv_to_parquet": (
         "`pd.read_csv` + `to_datetime` + `to_parquet(gzip)`",
-        "`transform.csv_to_parquet` (Arrow streaming reader → zstd)",
+        "`lib.lake.csv_to_parquet` (Arrow streaming reader → zstd)",
     ),
     "postgres": (
         "`to_sql(chunksize=100000, if_exists='append')`",
-        "`postgres_load.replace_month` (DELETE + COPY)",
+        "`lib.warehouse.postgres.replace_month` (DELETE + COPY)",
     ),
 }
 # Targets of issue 4, as ratios platform / baseline measured in the same run.

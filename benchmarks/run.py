@@ -10,7 +10,7 @@ in `--work`/stack, and then:
 2. per size, runs each step in a fresh process (wall time, rows/s, peak RSS of that process):
    raw CSV.gz -> parquet (course: `pd.read_csv` + `to_parquet(gzip)`; platform:
    `csv_to_parquet`) and parquet -> PostgreSQL (course: `to_sql(chunksize=100000)`, capped on
-   big months and extrapolated; platform: `postgres_load.replace_month`, i.e. COPY);
+   big months and extrapolated; platform: `lib.warehouse.postgres.replace_month`, i.e. COPY);
 3. materializes one month (the first size) through every layer with `dg.materialize` and
    reports each layer's step time;
 4. backfills 12 months x yellow + green through `dagster dev` (one GraphQL backfill) and
@@ -41,15 +41,15 @@ from psycopg import sql
 
 from benchmarks.measure import REPO_ROOT, Measurement, run_step
 from benchmarks.report import write_report
-from taxi_platform.datasets import GREEN, YELLOW
-from taxi_platform.local.dagster_ui import (
+from devstack.dagster_ui import (
     launch_backfill,
     start_dagster_dev,
     stop_dagster_dev,
     wait_backfill,
 )
-from taxi_platform.local.services import running_services, stop_services
-from taxi_platform.pipeline.factory import asset_keys
+from devstack.services import running_services, stop_services
+from taxi_platform.catalog import GREEN, YELLOW
+from taxi_platform.defs.trips import trip_asset_keys
 
 DEFAULT_SIZES = (1_400_000, 7_000_000)
 DEFAULT_BACKFILL_ROWS = 50_000
@@ -224,7 +224,7 @@ def measure_backfill(rows: int, stack_dir: Path, env: dict[str, str]) -> dict[st
     _log(f"backfill: starting dagster dev on port {port}")
     url = start_dagster_dev(stack_dir, port)
     try:
-        keys = [key.path for ds in BACKFILL_DATASETS for key in asset_keys(ds).values()]
+        keys = [key.path for ds in BACKFILL_DATASETS for key in trip_asset_keys(ds).values()]
         launched = time.time()
         backfill_id = launch_backfill(url, keys, BACKFILL_MONTHS)
         _log(f"backfill: {backfill_id} launched; waiting")

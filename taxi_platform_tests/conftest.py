@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from taxi_platform.datasets import GREEN, YELLOW
-from taxi_platform.local.sample_data import write_month, write_zone_lookup
-from taxi_platform.local.services import running_services
-from taxi_platform.resources import initialized_resources
+from devstack.sample_data import write_month, write_zone_lookup
+from devstack.services import running_services
+from taxi_platform.catalog import GREEN, YELLOW
+from taxi_platform.defs.resources import initialized_resources
 
 SAMPLE_ROWS = 2_000
 SAMPLE_MONTHS = ("2021-01", "2021-02", "2021-03")

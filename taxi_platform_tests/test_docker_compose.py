@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from taxi_platform.local import services
+from devstack import services
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yaml"
@@ -41,7 +41,7 @@ def _settings_read_by_code() -> tuple[set[str], set[str]]:
     `os.getenv("X", …)` and helpers taking the name first are optional."""
     required, optional = set(), set()
     package = ROOT / "taxi_platform"
-    sources = [package / "env.py", package / "executors.py", *(package / "resources").glob("*.py")]
+    sources = [package / "settings.py", package / "defs" / "resources.py"]
     for path in sources:
         for node in ast.walk(ast.parse(path.read_text())):
             if not (isinstance(node, ast.Call) and node.args):

@@ -12,11 +12,12 @@ import yaml
 from dagster._config import process_config
 from dagster._core.instance.config import dagster_instance_config
 
-from taxi_platform.datasets import YELLOW
-from taxi_platform.executors import EXECUTORS, executor_for, executor_from_env
-from taxi_platform.partitions import monthly_partitions
-from taxi_platform.pipeline.factory import build_trip_assets
-from taxi_platform.resources import resources_for
+from taxi_platform.catalog import YELLOW
+from taxi_platform.defs.executors import EXECUTORS, executor_for
+from taxi_platform.defs.partitions import monthly_partitions
+from taxi_platform.defs.resources import resources_for
+from taxi_platform.defs.trips import build_trip_assets
+from taxi_platform.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -45,7 +46,7 @@ def _instance_config(
 def test_executor_defaults_to_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TAXI_EXECUTOR", raising=False)
 
-    assert executor_from_env() is dg.in_process_executor
+    assert executor_for(load_settings().executor) is dg.in_process_executor
 
 
 @pytest.mark.parametrize("name", EXECUTORS)
@@ -56,7 +57,7 @@ def test_each_executor_runs_the_pipeline_definitions(
         pytest.importorskip("dagster_k8s", reason="dagster-k8s is not installed")
     monkeypatch.setenv("TAXI_EXECUTOR", name)
 
-    executor = executor_from_env()
+    executor = executor_for(load_settings().executor)
 
     assert executor.name == executor_for(name).name
     defs = dg.Definitions(
@@ -71,7 +72,7 @@ def test_unknown_executor_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TAXI_EXECUTOR", "celery")
 
     with pytest.raises(ValueError, match="in_process, multiprocess, k8s"):
-        executor_from_env()
+        executor_for(load_settings().executor)
 
 
 def test_local_instance_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

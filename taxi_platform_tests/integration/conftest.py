@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from taxi_platform.local.dagster_ui import start_dagster_dev, stop_dagster_dev
+from devstack.dagster_ui import start_dagster_dev, stop_dagster_dev
 
 
 def _free_port() -> int:

@@ -7,10 +7,10 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from taxi_platform.datasets import GREEN, YELLOW
-from taxi_platform.local.dagster_ui import launch_backfill, wait_backfill
-from taxi_platform.local.report import layer_counts
-from taxi_platform.pipeline.factory import asset_keys
+from devstack.dagster_ui import launch_backfill, wait_backfill
+from devstack.report import layer_counts
+from taxi_platform.catalog import GREEN, YELLOW
+from taxi_platform.defs.trips import trip_asset_keys
 from taxi_platform_tests.conftest import SAMPLE_MONTHS
 
 pytestmark = pytest.mark.integration
@@ -18,7 +18,7 @@ DATASETS = (YELLOW, GREEN)
 
 
 def _backfill(url: str) -> str:
-    keys = [key.path for ds in DATASETS for key in asset_keys(ds).values()]
+    keys = [key.path for ds in DATASETS for key in trip_asset_keys(ds).values()]
     return wait_backfill(url, launch_backfill(url, keys, list(SAMPLE_MONTHS)), timeout=600)
 
 
@@ -33,7 +33,7 @@ def test_backfill_materializes_every_partition_once_and_a_rerun_changes_nothing(
 
     with dg.DagsterInstance.get() as instance:
         for ds in DATASETS:
-            for key in asset_keys(ds).values():
+            for key in trip_asset_keys(ds).values():
                 assert set(SAMPLE_MONTHS) <= instance.get_materialized_partitions(key), key
     first = _counts(local_resources)
     for counts in first.values():

@@ -8,13 +8,13 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from taxi_platform.datasets import YELLOW
-from taxi_platform.local.report import layer_counts
-from taxi_platform.local.sample_data import write_month
-from taxi_platform.partitions import monthly_partitions
-from taxi_platform.pipeline.checks import PICKUP_IN_MONTH
-from taxi_platform.pipeline.factory import asset_keys, build_trip_assets
-from taxi_platform.resources import resources_for
+from devstack.report import layer_counts
+from devstack.sample_data import write_month
+from taxi_platform.catalog import YELLOW
+from taxi_platform.defs.checks import PICKUP_IN_MONTH
+from taxi_platform.defs.partitions import monthly_partitions
+from taxi_platform.defs.resources import resources_for
+from taxi_platform.defs.trips import build_trip_assets, trip_asset_keys
 
 pytestmark = pytest.mark.integration
 BAD_MONTH = "2021-07"
@@ -37,7 +37,7 @@ def test_out_of_month_share_stops_the_month_before_the_warehouse(
     assert not check.passed
     assert 0.2 < check.metadata["out_of_month_share"].value < 0.4
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
-    keys = asset_keys(YELLOW)
+    keys = trip_asset_keys(YELLOW)
     assert keys["lake"] in materialized
     assert not materialized & {keys["gcs"], keys["bigquery"], keys["postgres"]}
     counts = layer_counts(local_resources, YELLOW, BAD_MONTH)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from taxi_platform.datasets import DATASETS
-from taxi_platform.local.dagster_ui import graphql
-from taxi_platform.pipeline.factory import asset_keys
+from devstack.dagster_ui import graphql
+from taxi_platform.catalog import DATASETS
+from taxi_platform.defs.trips import trip_asset_keys
 
 pytestmark = pytest.mark.integration
 
@@ -24,5 +24,5 @@ def test_workspace_loads_every_asset_and_job(dagster_dev: str) -> None:
     served = {tuple(node["assetKey"]["path"]) for node in data["assetNodes"]}
     jobs = {job["name"] for repo in data["repositoriesOrError"]["nodes"] for job in repo["jobs"]}
     for ds in DATASETS:
-        assert {tuple(key.path) for key in asset_keys(ds).values()} <= served
+        assert {tuple(key.path) for key in trip_asset_keys(ds).values()} <= served
         assert f"{ds.name}_monthly" in jobs

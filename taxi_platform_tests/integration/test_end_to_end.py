@@ -7,12 +7,12 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from taxi_platform import paths
-from taxi_platform.datasets import GREEN, YELLOW, TaxiDataset
-from taxi_platform.local.report import layer_counts
-from taxi_platform.partitions import monthly_partitions
-from taxi_platform.pipeline.factory import asset_keys, build_trip_assets
-from taxi_platform.resources import resources_for
+from devstack.report import layer_counts
+from taxi_platform import catalog
+from taxi_platform.catalog import GREEN, YELLOW, TaxiDataset
+from taxi_platform.defs.partitions import monthly_partitions
+from taxi_platform.defs.resources import resources_for
+from taxi_platform.defs.trips import build_trip_assets, trip_asset_keys
 
 pytestmark = pytest.mark.integration
 MONTH = "2021-01"
@@ -38,9 +38,9 @@ def test_month_lands_in_every_layer(local_resources: dict[str, Any], ds: TaxiDat
     assert counts["bigquery_rows"] == counts["lake_rows"]
     assert counts["postgres_rows"] == counts["lake_rows"]
     assert all(check.passed for check in result.get_asset_check_evaluations())
-    lake_file = paths.clean_path(resources["lake"].path, ds, MONTH)
+    lake_file = catalog.clean_path(resources["lake"].path, ds, MONTH)
     gcs = resources["gcs"]
-    blob = gcs.get_client().bucket(gcs.bucket).blob(paths.gcs_key(ds, MONTH))
+    blob = gcs.get_client().bucket(gcs.bucket).blob(catalog.gcs_key(ds, MONTH))
     assert blob.download_as_bytes() == lake_file.read_bytes()
 
 
@@ -59,6 +59,6 @@ def test_unchanged_source_is_not_downloaded_again(stack: dict[str, str]) -> None
 
     second = _materialize(GREEN, "2021-02")
 
-    raw_key = asset_keys(GREEN)["raw"]
+    raw_key = trip_asset_keys(GREEN)["raw"]
     [raw] = [e for e in second.get_asset_materialization_events() if e.asset_key == raw_key]
     assert raw.materialization.metadata["skipped_unchanged"].value is True

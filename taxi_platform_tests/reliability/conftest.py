@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from taxi_platform import paths
-from taxi_platform.datasets import YELLOW
-from taxi_platform.local.faulty_mirror import Faults, serve_faulty
-from taxi_platform.local.sample_data import write_month
+from devstack.faulty_mirror import Faults, serve_faulty
+from devstack.sample_data import write_month
+from taxi_platform import catalog
+from taxi_platform.catalog import YELLOW
 
 MONTH = "2021-01"
 ROWS = 20_000
@@ -28,7 +28,7 @@ class FaultyMirror:
     @property
     def rel(self) -> str:
         """The month's path under the mirror root (the key of its faults)."""
-        return f"{YELLOW.name}/{paths.source_file_name(YELLOW, MONTH)}"
+        return f"{YELLOW.name}/{catalog.source_file_name(YELLOW, MONTH)}"
 
     @property
     def file(self) -> Path:

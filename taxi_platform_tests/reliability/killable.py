@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from taxi_platform.datasets import DATASETS_BY_NAME
+from taxi_platform.catalog import DATASETS_BY_NAME
 
 HOLD_SECONDS = 60  # after the marker, wait here for the kill (far beyond any test's patience)
 
@@ -28,7 +28,7 @@ def _hold(marker: Path) -> None:
 
 
 def _parquet(args: dict[str, Any]) -> None:
-    from taxi_platform.pipeline.transform import csv_to_parquet
+    from taxi_platform.lib.lake import csv_to_parquet
 
     ds = DATASETS_BY_NAME[args["dataset"]]
     csv_to_parquet(Path(args["src"]), Path(args["dst"]), ds, args["month"])
@@ -37,7 +37,7 @@ def _parquet(args: dict[str, Any]) -> None:
 def _gcs(args: dict[str, Any]) -> None:
     from google.cloud.storage._media.requests import ResumableUpload
 
-    from taxi_platform.pipeline import gcs_upload
+    from taxi_platform.lib import gcs as gcs_upload
     from taxi_platform_tests.reliability.stack import gcs_bucket
 
     gcs_upload.UPLOAD_CHUNK_BYTES = 256 * 1024
@@ -57,18 +57,18 @@ def _gcs(args: dict[str, Any]) -> None:
 
 
 def _postgres(args: dict[str, Any]) -> None:
-    from taxi_platform.pipeline import postgres_load
+    from taxi_platform.lib.warehouse import postgres as postgres_engine
     from taxi_platform_tests.reliability.stack import pg_connect
 
     ds = DATASETS_BY_NAME[args["dataset"]]
     with pg_connect(application_name=args["application_name"]) as conn:
-        postgres_load.replace_month(conn, args["schema"], ds, args["month"], Path(args["path"]))
+        postgres_engine.replace_month(conn, args["schema"], ds, args["month"], Path(args["path"]))
 
 
 def _bigquery(args: dict[str, Any]) -> None:
     from google.cloud.bigquery.job import LoadJob
 
-    from taxi_platform.pipeline import bigquery_load
+    from taxi_platform.lib.warehouse import bigquery as bigquery_engine
     from taxi_platform_tests.reliability.stack import bigquery_client
 
     original = LoadJob.result
@@ -79,7 +79,7 @@ def _bigquery(args: dict[str, Any]) -> None:
 
     LoadJob.result = submitted_then_hold
     ds = DATASETS_BY_NAME[args["dataset"]]
-    bigquery_load.replace_month(
+    bigquery_engine.replace_month(
         bigquery_client(), args["dataset_id"], ds, args["month"], args["uri"]
     )
 

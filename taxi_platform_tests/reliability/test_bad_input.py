@@ -14,13 +14,13 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
-from taxi_platform import paths
-from taxi_platform.datasets import FHV, YELLOW
-from taxi_platform.partitions import monthly_partitions
-from taxi_platform.pipeline.factory import asset_keys, build_trip_assets
-from taxi_platform.pipeline.files import temp_files
-from taxi_platform.pipeline.transform import SourceFileError, csv_to_parquet
-from taxi_platform.resources.lake import LakeResource
+from taxi_platform import catalog
+from taxi_platform.catalog import FHV, YELLOW
+from taxi_platform.defs.partitions import monthly_partitions
+from taxi_platform.defs.resources import LakeResource
+from taxi_platform.defs.trips import build_trip_assets, trip_asset_keys
+from taxi_platform.lib.files import temp_files
+from taxi_platform.lib.lake import SourceFileError, csv_to_parquet
 
 MONTH = "2021-01"
 HEADER = [c.source for c in YELLOW.columns]
@@ -261,14 +261,14 @@ def test_latin1_bytes_are_read_as_latin1_and_counted(tmp_path: Path) -> None:
 
 def _lake_asset_run(tmp_path: Path, lines: list[str] | None) -> dg.ExecuteInProcessResult:
     lake = tmp_path / "lake"
-    raw = paths.raw_path(lake, YELLOW, MONTH)
+    raw = catalog.raw_path(lake, YELLOW, MONTH)
     if lines is None:
         raw.parent.mkdir(parents=True, exist_ok=True)
         raw.write_bytes(b"")
     else:
         _csv_gz(raw, lines)
     assets = build_trip_assets(YELLOW, monthly_partitions())
-    [lake_asset] = [a for a in assets if a.key == asset_keys(YELLOW)["lake"]]
+    [lake_asset] = [a for a in assets if a.key == trip_asset_keys(YELLOW)["lake"]]
     return dg.materialize(
         [lake_asset],
         partition_key=MONTH,
@@ -299,5 +299,5 @@ def test_rejected_file_fails_the_asset_naming_dataset_month_and_reason(tmp_path:
     [failure] = result.get_step_failure_events()
     message = failure.step_failure_data.user_failure_data.description
     assert "yellow_tripdata_2021-01.csv.gz (month 2021-01): header only" in message
-    clean = paths.clean_path(tmp_path / "lake", YELLOW, MONTH)
+    clean = catalog.clean_path(tmp_path / "lake", YELLOW, MONTH)
     assert not clean.exists() and temp_files(clean) == []

@@ -26,17 +26,18 @@ from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 from psycopg import sql
 
-from taxi_platform import paths
-from taxi_platform.datasets import YELLOW
-from taxi_platform.local.sample_data import write_month
-from taxi_platform.months import month_start
-from taxi_platform.partitions import monthly_partitions
-from taxi_platform.pipeline import bigquery_load, postgres_load
-from taxi_platform.pipeline.factory import build_trip_assets
-from taxi_platform.pipeline.files import temp_files
-from taxi_platform.pipeline.gcs_upload import file_md5, upload_if_changed
-from taxi_platform.pipeline.transform import csv_to_parquet
-from taxi_platform.resources import resources_for
+from devstack.sample_data import write_month
+from taxi_platform import catalog
+from taxi_platform.catalog import YELLOW
+from taxi_platform.defs.partitions import monthly_partitions
+from taxi_platform.defs.resources import resources_for
+from taxi_platform.defs.trips import build_trip_assets
+from taxi_platform.lib.files import temp_files
+from taxi_platform.lib.gcs import file_md5, upload_if_changed
+from taxi_platform.lib.lake import csv_to_parquet
+from taxi_platform.lib.months import month_start
+from taxi_platform.lib.warehouse import bigquery as bigquery_engine
+from taxi_platform.lib.warehouse import postgres as postgres_engine
 from taxi_platform_tests.reliability import killable
 from taxi_platform_tests.reliability.stack import bigquery_client, gcs_bucket, pg_connect
 
@@ -71,7 +72,7 @@ class Versions:
 
 def _version(root: Path, rows: int, seed: int) -> Version:
     csv = write_month(YELLOW, MONTH, rows, root, seed=seed, compresslevel=1)
-    parquet = root / paths.parquet_name(YELLOW, MONTH)
+    parquet = root / catalog.parquet_name(YELLOW, MONTH)
     csv_to_parquet(csv, parquet, YELLOW, MONTH)
     table = pq.read_table(parquet, columns=list(KEY_COLUMNS))
     return Version(
@@ -114,7 +115,7 @@ def _kill_when(child: multiprocessing.Process, under_way: Callable[[], bool]) ->
 def test_kill_mid_parquet_write_keeps_previous_file_and_rerun_repairs(
     versions: Versions, tmp_path: Path
 ) -> None:
-    dst = tmp_path / "clean" / paths.parquet_name(YELLOW, MONTH)
+    dst = tmp_path / "clean" / catalog.parquet_name(YELLOW, MONTH)
     dst.parent.mkdir()
     shutil.copyfile(versions.old.parquet, dst)
     before = dst.read_bytes()
@@ -138,7 +139,7 @@ def test_kill_mid_gcs_upload_keeps_previous_object_and_rerun_repairs(
     stack: dict[str, str], versions: Versions, tmp_path: Path
 ) -> None:
     bucket = gcs_bucket()
-    key = f"{NAMESPACE}/{paths.parquet_name(YELLOW, MONTH)}"
+    key = f"{NAMESPACE}/{catalog.parquet_name(YELLOW, MONTH)}"
     upload_if_changed(bucket.client, bucket.name, key, versions.old.parquet)
     marker = tmp_path / "marker"
 
@@ -163,7 +164,7 @@ def test_kill_mid_gcs_upload_keeps_previous_object_and_rerun_repairs(
 
 
 def _pg_counts(schema: str, month: str) -> tuple[int, int]:
-    table = sql.Identifier(schema, paths.table_name(YELLOW))
+    table = sql.Identifier(schema, catalog.trips_table(YELLOW))
     keys = sql.SQL(", ").join(sql.Identifier(c) for c in KEY_COLUMNS)
     query = sql.SQL("SELECT count(*), count(DISTINCT ({})) FROM {} WHERE source_month = %s")
     with pg_connect() as conn:
@@ -195,7 +196,7 @@ def test_kill_mid_postgres_copy_keeps_previous_month_and_rerun_repairs(
     stack: dict[str, str], versions: Versions, tmp_path: Path
 ) -> None:
     with pg_connect() as conn:
-        postgres_load.replace_month(conn, NAMESPACE, YELLOW, MONTH, versions.old.parquet)
+        postgres_engine.replace_month(conn, NAMESPACE, YELLOW, MONTH, versions.old.parquet)
     app = f"reliability-{uuid.uuid4().hex[:8]}"
 
     child = _spawn(
@@ -211,7 +212,7 @@ def test_kill_mid_postgres_copy_keeps_previous_month_and_rerun_repairs(
 
     assert _pg_counts(NAMESPACE, MONTH) == (versions.old.rows, versions.old.distinct)
     with pg_connect() as conn:
-        loaded = postgres_load.replace_month(conn, NAMESPACE, YELLOW, MONTH, versions.new.parquet)
+        loaded = postgres_engine.replace_month(conn, NAMESPACE, YELLOW, MONTH, versions.new.parquet)
     assert loaded == versions.new.rows
     assert _pg_counts(NAMESPACE, MONTH) == (versions.new.rows, versions.new.distinct)
 
@@ -220,7 +221,7 @@ def test_kill_mid_postgres_copy_keeps_previous_month_and_rerun_repairs(
 
 
 def _bq_counts(client: bigquery.Client, dataset: str, month: str) -> tuple[int, int]:
-    table = f"`{client.project}.{dataset}.{paths.table_name(YELLOW)}`"
+    table = f"`{client.project}.{dataset}.{catalog.trips_table(YELLOW)}`"
     keys = ", ".join(KEY_COLUMNS)
     query = (
         f"SELECT (SELECT COUNT(*) FROM {table} WHERE source_month = @m) AS n,"
@@ -241,10 +242,10 @@ def test_kill_mid_bigquery_load_keeps_previous_month_and_rerun_repairs(
     bucket, client = gcs_bucket(), bigquery_client()
     uris = {}
     for name, version in (("old", versions.old), ("new", versions.new)):
-        key = f"{NAMESPACE}/{name}/{paths.parquet_name(YELLOW, MONTH)}"
+        key = f"{NAMESPACE}/{name}/{catalog.parquet_name(YELLOW, MONTH)}"
         upload_if_changed(bucket.client, bucket.name, key, version.parquet)
         uris[name] = f"gs://{bucket.name}/{key}"
-    bigquery_load.replace_month(client, NAMESPACE, YELLOW, MONTH, uris["old"])
+    bigquery_engine.replace_month(client, NAMESPACE, YELLOW, MONTH, uris["old"])
     marker = tmp_path / "marker"
 
     child = _spawn(
@@ -258,11 +259,11 @@ def test_kill_mid_bigquery_load_keeps_previous_month_and_rerun_repairs(
     _kill_when(child, marker.exists)
 
     assert _bq_counts(client, NAMESPACE, MONTH) == (versions.old.rows, versions.old.distinct)
-    loaded = bigquery_load.replace_month(client, NAMESPACE, YELLOW, MONTH, uris["new"])
+    loaded = bigquery_engine.replace_month(client, NAMESPACE, YELLOW, MONTH, uris["new"])
     assert loaded == versions.new.rows
     assert _bq_counts(client, NAMESPACE, MONTH) == (versions.new.rows, versions.new.distinct)
     with pytest.raises(NotFound):  # the staging table the killed run left is gone
-        client.get_table(f"{NAMESPACE}.{paths.staging_table_name(YELLOW, MONTH)}")
+        client.get_table(f"{NAMESPACE}.{catalog.staging_table(YELLOW, MONTH)}")
 
 
 # --- re-materializing ---------------------------------------------------------------------------
@@ -283,12 +284,12 @@ def test_rematerializing_a_month_keeps_exactly_one_copy_in_every_sink(
         )
         assert result.success
 
-    lake_file = paths.clean_path(local_resources["lake"].path, YELLOW, month)
+    lake_file = catalog.clean_path(local_resources["lake"].path, YELLOW, month)
     table = pq.read_table(lake_file, columns=list(KEY_COLUMNS))
     lake = (table.num_rows, table.group_by(list(KEY_COLUMNS)).aggregate([]).num_rows)
     assert lake[0] > 0
     gcs = local_resources["gcs"]
-    blob = gcs.get_client().bucket(gcs.bucket).get_blob(paths.gcs_key(YELLOW, month))
+    blob = gcs.get_client().bucket(gcs.bucket).get_blob(catalog.gcs_key(YELLOW, month))
     assert blob.md5_hash == file_md5(lake_file)
     schema = local_resources["postgres"].schema
     assert _pg_counts(schema, month) == lake

@@ -29,16 +29,20 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from taxi_platform.datasets import GREEN, YELLOW
-from taxi_platform.local import dagster_ui, services
-from taxi_platform.partitions import monthly_partitions
-from taxi_platform.pipeline import bigquery_load, gcs_upload, postgres_load
-from taxi_platform.pipeline.download import DownloadError, download
-from taxi_platform.pipeline.factory import asset_keys, build_trip_assets
-from taxi_platform.resources import resources_for
-from taxi_platform.resources.gcp import WarehouseResource
-from taxi_platform.resources.postgres import PostgresResource
-from taxi_platform.resources.tlc import TlcSource
+from devstack import dagster_ui, services
+from taxi_platform.catalog import GREEN, YELLOW, trips_table
+from taxi_platform.defs.partitions import monthly_partitions
+from taxi_platform.defs.resources import (
+    PostgresResource,
+    TlcSource,
+    WarehouseResource,
+    resources_for,
+)
+from taxi_platform.defs.trips import build_trip_assets, trip_asset_keys
+from taxi_platform.lib import gcs as gcs_upload
+from taxi_platform.lib.source import DownloadError, download
+from taxi_platform.lib.warehouse import bigquery as bigquery_engine
+from taxi_platform.lib.warehouse import postgres as postgres_engine
 
 REPO = Path(__file__).resolve().parents[2]
 HOSTILE_NAMES = [
@@ -184,7 +188,7 @@ def test_secrets_stay_out_of_event_log_compute_logs_and_messages(
     bigquery_event = next(
         e
         for e in ok.get_asset_materialization_events()
-        if e.asset_key == asset_keys(GREEN)["bigquery"]
+        if e.asset_key == trip_asset_keys(GREEN)["bigquery"]
     )
     assert bigquery_event.materialization.metadata["dagster/row_count"].value > 0
     out, err = capfd.readouterr()
@@ -229,7 +233,7 @@ def test_failing_runs_name_the_connection_but_not_the_secret(
     [raw] = [
         a
         for a in build_trip_assets(YELLOW, monthly_partitions())
-        if a.key == asset_keys(YELLOW)["raw"]
+        if a.key == trip_asset_keys(YELLOW)["raw"]
     ]
     resources = resources_for("local")
     resources["tlc"] = TlcSource(
@@ -275,7 +279,7 @@ def test_download_messages_show_urls_without_credentials(tmp_path: Path) -> None
 def test_alert_webhook_errors_do_not_contain_the_url() -> None:
     import requests
 
-    from taxi_platform.resources.alerts import AlertWebhook
+    from taxi_platform.defs.resources import AlertWebhook
 
     token = secrets.token_urlsafe(24)
     with socket.socket() as sock:
@@ -290,7 +294,7 @@ def test_alert_webhook_errors_do_not_contain_the_url() -> None:
 
 
 def test_resource_reprs_hide_secrets() -> None:
-    from taxi_platform.resources.alerts import AlertWebhook
+    from taxi_platform.defs.resources import AlertWebhook
 
     shown = [
         repr(PostgresResource(host="h", user="u", password="pg-secret", database="d")),
@@ -322,9 +326,9 @@ def test_hostile_postgres_schema_is_refused_before_any_sql(name: str, tmp_path: 
             host="h", user="u", password="p", database="d", schema_name=name
         ).schema
     for call in (
-        lambda: postgres_load.ensure_table(conn, name, YELLOW),
-        lambda: postgres_load.month_row_count(conn, name, YELLOW, month),
-        lambda: postgres_load.replace_month(conn, name, YELLOW, month, src),
+        lambda: postgres_engine.ensure_trips_table(conn, name, YELLOW),
+        lambda: postgres_engine.month_row_count(conn, name, trips_table(YELLOW), month),
+        lambda: postgres_engine.replace_month(conn, name, YELLOW, month, src),
     ):
         with pytest.raises(ValueError, match=r"refusing PostgreSQL schema .*: use 1-63 letters"):
             call()
@@ -338,9 +342,9 @@ def test_hostile_bigquery_dataset_is_refused_before_any_request(name: str) -> No
     with pytest.raises(ValueError, match=r"refusing BigQuery dataset"):
         _ = WarehouseResource(project="taxi-local", dataset=name).dataset_id
     for call in (
-        lambda: bigquery_load.ensure_table(client, name, YELLOW),
-        lambda: bigquery_load.month_row_count(client, name, YELLOW, month),
-        lambda: bigquery_load.replace_month(client, name, YELLOW, month, uri),
+        lambda: bigquery_engine.ensure_trips_table(client, name, YELLOW),
+        lambda: bigquery_engine.month_row_count(client, name, trips_table(YELLOW), month),
+        lambda: bigquery_engine.replace_month(client, name, YELLOW, month, uri),
     ):
         with pytest.raises(ValueError, match=r"refusing BigQuery dataset"):
             call()
@@ -352,7 +356,7 @@ def test_hostile_gcp_project_is_refused(project: str) -> None:
     client.__dict__["project"] = project
 
     with pytest.raises(ValueError, match=r"refusing GCP project id"):
-        bigquery_load.replace_month(client, "taxi", YELLOW, "2021-01", "gs://b/k")
+        bigquery_engine.replace_month(client, "taxi", YELLOW, "2021-01", "gs://b/k")
 
 
 @pytest.mark.parametrize("bucket", ["../etc", "Taxi-Lake", "a", "lake/../../x", "x..y"])
@@ -371,7 +375,7 @@ def test_hostile_schema_leaves_the_database_untouched(local_resources: dict[str,
         conn.execute("CREATE TABLE IF NOT EXISTS public.y (id int)")
         conn.commit()
         with pytest.raises(ValueError, match="refusing PostgreSQL schema"):
-            postgres_load.replace_month(
+            postgres_engine.replace_month(
                 conn, HOSTILE_NAMES[0], YELLOW, "2021-01", Path("unused.parquet")
             )
         conn.rollback()
@@ -440,8 +444,8 @@ def test_dagster_dev_is_started_on_loopback(
 
 def test_services_and_mirrors_bind_loopback() -> None:
     assert services.HOST == "127.0.0.1"
-    from taxi_platform.local.faulty_mirror import serve_faulty
-    from taxi_platform.local.mirror import serve_directory
+    from devstack.faulty_mirror import serve_faulty
+    from devstack.mirror import serve_directory
 
     with serve_directory(REPO) as url:
         assert url.startswith("http://127.0.0.1:")

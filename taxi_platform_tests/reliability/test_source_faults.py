@@ -16,9 +16,7 @@ import dagster as dg
 import pytest
 import requests
 
-from taxi_platform import paths
-from taxi_platform.datasets import YELLOW
-from taxi_platform.local.faulty_mirror import (
+from devstack.faulty_mirror import (
     Corrupt,
     DropMidBody,
     ShortBody,
@@ -27,12 +25,13 @@ from taxi_platform.local.faulty_mirror import (
     Trickle,
     Truncated,
 )
-from taxi_platform.partitions import monthly_partitions
-from taxi_platform.pipeline.download import probe
-from taxi_platform.pipeline.factory import asset_keys, build_trip_assets
-from taxi_platform.pipeline.files import temp_files
-from taxi_platform.resources.lake import LakeResource
-from taxi_platform.resources.tlc import TlcSource
+from taxi_platform import catalog
+from taxi_platform.catalog import YELLOW
+from taxi_platform.defs.partitions import monthly_partitions
+from taxi_platform.defs.resources import LakeResource, TlcSource
+from taxi_platform.defs.trips import build_trip_assets, trip_asset_keys
+from taxi_platform.lib.files import temp_files
+from taxi_platform.lib.source import probe
 from taxi_platform_tests.reliability.conftest import MONTH, FaultyMirror
 
 
@@ -40,7 +39,7 @@ def _raw_asset() -> dg.AssetsDefinition:
     [raw] = [
         a
         for a in build_trip_assets(YELLOW, monthly_partitions())
-        if a.key == asset_keys(YELLOW)["raw"]
+        if a.key == trip_asset_keys(YELLOW)["raw"]
     ]
     return raw
 
@@ -72,7 +71,7 @@ def _failure(result: dg.ExecuteInProcessResult) -> str:
 
 
 def _raw(lake: Path, month: str = MONTH) -> Path:
-    return paths.raw_path(lake, YELLOW, month)
+    return catalog.raw_path(lake, YELLOW, month)
 
 
 def _lake_files(lake: Path) -> list[str]:

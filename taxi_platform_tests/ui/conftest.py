@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 import dagster as dg
 import pytest
 
-from taxi_platform.datasets import YELLOW
-from taxi_platform.local.dagster_ui import start_dagster_dev, stop_dagster_dev, ui_url
-from taxi_platform.partitions import monthly_partitions
-from taxi_platform.pipeline.factory import build_trip_assets
-from taxi_platform.resources import resources_for
+from devstack.dagster_ui import start_dagster_dev, stop_dagster_dev, ui_url
+from taxi_platform.catalog import YELLOW
+from taxi_platform.defs.partitions import monthly_partitions
+from taxi_platform.defs.resources import resources_for
+from taxi_platform.defs.trips import build_trip_assets
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page

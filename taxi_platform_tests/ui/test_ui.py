@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from taxi_platform.datasets import DATASETS, YELLOW
-from taxi_platform.local.dagster_ui import graphql
-from taxi_platform.pipeline.factory import asset_keys
+from devstack.dagster_ui import graphql
+from taxi_platform.catalog import DATASETS, YELLOW
+from taxi_platform.defs.trips import trip_asset_keys
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -83,7 +83,7 @@ def test_asset_graph_shows_every_layer_of_every_dataset(
     groups = _groups(dagster_ui)
 
     for ds in DATASETS:
-        keys = asset_keys(ds)
+        keys = trip_asset_keys(ds)
         assert {tuple(k.path) for k in keys.values()} <= {tuple(p) for p in groups[ds.name]}
         page.goto(f"{dagster_ui}/locations/{LOCATION}/asset-groups/{ds.name}")
         # Each node is labelled with its key's last part; both sinks are called {ds}_trips.
@@ -130,7 +130,7 @@ def test_partitions_page_shows_the_materialized_month(
     page: Page, dagster_ui: str, seeded_month: str, artifacts: Path
 ) -> None:
     expect = _expect()
-    lake = asset_keys(YELLOW)["lake"].path
+    lake = trip_asset_keys(YELLOW)["lake"].path
 
     _open_partitions(page, dagster_ui, lake, seeded_month, shows="rows_read")
 
@@ -165,13 +165,13 @@ def test_materialize_one_month_from_the_ui(
         assert time.monotonic() < deadline, f"run(s) {runs} not finished in {RUN_TIMEOUT_S}s"
         time.sleep(2)
     assert list(runs.values()) == ["SUCCESS"]
-    for key in asset_keys(YELLOW).values():
+    for key in trip_asset_keys(YELLOW).values():
         assert _is_materialized(dagster_ui, key.path, UI_MONTH), key.to_user_string()
 
     [run_id] = runs
     page.goto(f"{dagster_ui}/runs/{run_id}")
     expect(page.get_by_text("Success", exact=True).first).to_be_visible()
     page.screenshot(path=artifacts / "run_from_ui.png")
-    _open_partitions(page, dagster_ui, asset_keys(YELLOW)["postgres"].path, UI_MONTH, "table")
+    _open_partitions(page, dagster_ui, trip_asset_keys(YELLOW)["postgres"].path, UI_MONTH, "table")
     expect(page.get_by_text(seeded_month, exact=True).first).to_be_visible()
     page.screenshot(path=artifacts / "partitions_after_ui_run.png", full_page=True)

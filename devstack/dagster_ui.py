@@ -1,0 +1,163 @@
+"""Run `dagster dev` in the background and drive it through its GraphQL API."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import requests
+
+from devstack.services import stack_env
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PORT = 3000
+TERMINAL_BACKFILL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+
+_LAUNCH_BACKFILL = """
+mutation Launch($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+    ... on UnauthorizedError { message }
+    ... on PartitionSetNotFoundError { message }
+    ... on InvalidStepError { invalidStepKey }
+    ... on InvalidOutputError { invalidOutputName }
+  }
+}
+"""
+_BACKFILL_STATUS = """
+query Status($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill { status numPartitions }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def _pid_file(state_dir: Path) -> Path:
+    return state_dir / "dagster_dev.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def ui_url(port: int = DEFAULT_PORT) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+def graphql(url: str, query: str, variables: dict) -> dict:
+    """POST a GraphQL query; raises on transport or GraphQL errors."""
+    response = requests.post(
+        f"{url}/graphql", json={"query": query, "variables": variables}, timeout=60
+    )
+    response.raise_for_status()
+    body = response.json()
+    if body.get("errors"):
+        raise RuntimeError(f"GraphQL error: {body['errors'][0].get('message')}")
+    return body["data"]
+
+
+def wait_ready(url: str, timeout: float = 120) -> None:
+    """Wait until the webserver answers and the code location has loaded."""
+    deadline = time.monotonic() + timeout
+    query = "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"
+    while time.monotonic() < deadline:
+        try:
+            entries = graphql(url, query, {})["workspaceOrError"]["locationEntries"]
+            if entries and all(e["loadStatus"] == "LOADED" for e in entries):
+                return
+        except (requests.RequestException, RuntimeError, KeyError):
+            pass
+        time.sleep(1)
+    raise TimeoutError(f"dagster dev at {url} not ready after {timeout:.0f}s")
+
+
+def start_dagster_dev(state_dir: Path, port: int = DEFAULT_PORT) -> str:
+    """Start `dagster dev` (workspace.yaml) on 127.0.0.1 in its own process group."""
+    url = ui_url(port)
+    pid_file = _pid_file(state_dir)
+    if pid_file.exists() and _alive(int(pid_file.read_text())):
+        wait_ready(url)
+        return url
+    log = (state_dir / "logs").resolve()
+    log.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **stack_env(state_dir)}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "dev",
+            "-w",
+            str(REPO_ROOT / "workspace.yaml"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=(log / "dagster_dev.log").open("ab"),
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    pid_file.write_text(str(process.pid))
+    wait_ready(url)
+    return url
+
+
+def stop_dagster_dev(state_dir: Path, grace: float = 15) -> None:
+    """Stop the `dagster dev` process group: TERM, then KILL after `grace` seconds."""
+    pid_file = _pid_file(state_dir)
+    if not pid_file.exists():
+        return
+    pid = int(pid_file.read_text())
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.2)
+        if not _alive(pid):
+            break
+    pid_file.unlink(missing_ok=True)
+
+
+def launch_backfill(url: str, asset_keys: Sequence[Sequence[str]], partitions: list[str]) -> str:
+    """Launch an asset backfill of `partitions`; returns the backfill id."""
+    params = {
+        "partitionNames": partitions,
+        "assetSelection": [{"path": list(key)} for key in asset_keys],
+        "title": f"taxi_platform {partitions[0]}..{partitions[-1]}",
+    }
+    result = graphql(url, _LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
+    if result["__typename"] != "LaunchBackfillSuccess":
+        raise RuntimeError(f"backfill not launched: {result}")
+    return result["backfillId"]
+
+
+def wait_backfill(url: str, backfill_id: str, timeout: float = 1800) -> str:
+    """Poll until the backfill ends; returns its final status."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = graphql(url, _BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
+        if status.get("status") in TERMINAL_BACKFILL:
+            return status["status"]
+        time.sleep(3)
+    raise TimeoutError(f"backfill {backfill_id} still running after {timeout:.0f}s")

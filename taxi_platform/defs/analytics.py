@@ -1,0 +1,141 @@
+"""The analytics assets: zone_daily_revenue, built month by month inside BigQuery and
+PostgreSQL from the one query in `taxi_platform.lib.marts`."""
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import dagster as dg
+
+from taxi_platform import catalog
+from taxi_platform.catalog import (
+    ANALYTICS_GROUP,
+    BIGQUERY_TYPES,
+    ENGINES,
+    MART_TABLE,
+    ZONE_TABLE,
+    Engine,
+    TaxiDataset,
+)
+from taxi_platform.defs.metadata import range_metadata
+from taxi_platform.defs.resources import PostgresResource, WarehouseResource
+from taxi_platform.lib import marts
+from taxi_platform.lib.warehouse import bigquery as bigquery_engine
+from taxi_platform.lib.warehouse import postgres as postgres_engine
+
+_DESCRIPTION = (
+    "Trips and revenue per day, service type (yellow, green) and pickup zone, joined with the "
+    "TLC zone lookup; built with SQL inside {where}. A month is replaced atomically "
+    "(DELETE + INSERT in one transaction); pickups outside the month are left out."
+)
+
+MonthBuilder = Callable[[str], tuple[marts.MonthSummary, tuple[TaxiDataset, ...]]]
+
+
+def analytics_keys() -> dict[Engine, dg.AssetKey]:
+    """The mart's asset key in each warehouse: keys name the storage location."""
+    return {engine: dg.AssetKey(catalog.mart_key(engine)) for engine in ENGINES}
+
+
+def _input_keys(engine: Engine) -> dict[str, dg.AssetKey]:
+    """The asset key of each table the mart reads in `engine`, by table name."""
+    keys = {ZONE_TABLE: dg.AssetKey(catalog.zone_key(engine))}
+    for ds in marts.REVENUE_DATASETS:
+        keys[catalog.trips_table(ds)] = dg.AssetKey(catalog.trip_key(ds, engine))
+    return keys
+
+
+def mart_schema() -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(c.name, BIGQUERY_TYPES[c.kind], description=c.description)
+            for c in marts.COLUMNS
+        ]
+    )
+
+
+def column_lineage(engine: Engine) -> dg.TableColumnLineage:
+    """Which input columns each mart column is computed from, read from the mart's query."""
+    keys = _input_keys(engine)
+    return dg.TableColumnLineage(
+        deps_by_column={
+            column: [dg.TableColumnDep(asset_key=keys[table], column_name=c) for table, c in deps]
+            for column, deps in marts.column_lineage().items()
+        }
+    )
+
+
+def _build_months(
+    context: dg.AssetExecutionContext, table: str, build: MonthBuilder
+) -> dg.MaterializeResult:
+    per_month: dict[str, dict[str, Any]] = {}
+    for month in context.partition_keys:
+        started = time.monotonic()
+        try:
+            summary, sources = build(month)
+        except marts.MissingInputError as err:
+            raise dg.Failure(description=f"{month}: {err}", allow_retries=False) from err
+        missing = [ds.name for ds in marts.REVENUE_DATASETS if ds not in sources]
+        if missing:
+            context.log.warning(f"{month}: no trips table yet for {', '.join(missing)}")
+        per_month[month] = {**summary.metadata(), "seconds": round(time.monotonic() - started, 3)}
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/table_name": table,
+            "dagster/column_schema": mart_schema(),
+            **range_metadata(per_month),
+        }
+    )
+
+
+def build_analytics_assets(
+    partitions: dg.PartitionsDefinition,
+    *,
+    automation_condition: dg.AutomationCondition | None = None,
+    backfill_policy: dg.BackfillPolicy | None = None,
+) -> list[dg.AssetsDefinition]:
+    """zone_daily_revenue in BigQuery and in PostgreSQL, partitioned like the trip tables."""
+    keys = analytics_keys()
+
+    def common(engine: Engine) -> dict[str, Any]:
+        return {
+            "key": keys[engine],
+            "deps": list(_input_keys(engine).values()),
+            "partitions_def": partitions,
+            "group_name": ANALYTICS_GROUP,
+            "owners": ["team:analytics"],
+            "tags": {"layer": "mart"},
+            "kinds": {engine, "sql"},
+            "metadata": {
+                "dagster/column_schema": mart_schema(),
+                "dagster/column_lineage": column_lineage(engine),
+            },
+            "automation_condition": automation_condition,
+            "backfill_policy": backfill_policy,
+        }
+
+    @dg.asset(description=_DESCRIPTION.format(where="BigQuery"), **common("bigquery"))
+    def bigquery_zone_daily_revenue(
+        context: dg.AssetExecutionContext, bigquery: WarehouseResource
+    ) -> dg.MaterializeResult:
+        with bigquery.get_client() as client:
+            return _build_months(
+                context,
+                bigquery_engine.table_id(client, bigquery.dataset_id, MART_TABLE),
+                lambda month: bigquery_engine.replace_mart_month(
+                    client, bigquery.dataset_id, month
+                ),
+            )
+
+    @dg.asset(description=_DESCRIPTION.format(where="PostgreSQL"), **common("postgres"))
+    def postgres_zone_daily_revenue(
+        context: dg.AssetExecutionContext, postgres: PostgresResource
+    ) -> dg.MaterializeResult:
+        with postgres.connect() as conn:
+            return _build_months(
+                context,
+                f"{postgres.schema}.{MART_TABLE}",
+                lambda month: postgres_engine.replace_mart_month(conn, postgres.schema, month),
+            )
+
+    return [bigquery_zone_daily_revenue, postgres_zone_daily_revenue]

@@ -1,0 +1,44 @@
+"""Monthly schedules: each materializes the newest month the source should have published."""
+
+from datetime import datetime
+
+import dagster as dg
+
+from taxi_platform.catalog import TaxiDataset
+from taxi_platform.settings import Settings
+
+
+def expected_month(when: datetime, lag_months: int) -> str:
+    """The YYYY-MM month `lag_months` before the month of `when`."""
+    index = when.year * 12 + when.month - 1 - lag_months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def build_monthly_schedule(
+    ds: TaxiDataset,
+    job_name: str,
+    partitions: dg.PartitionsDefinition,
+    settings: Settings,
+) -> dg.ScheduleDefinition:
+    """Run `job_name` for the month published `publication_lag_months` ago, on the cron."""
+
+    @dg.schedule(
+        name=f"{ds.name}_monthly_schedule",
+        job_name=job_name,
+        cron_schedule=settings.schedule_cron,
+        execution_timezone=settings.schedule_timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING
+        if settings.schedules_on
+        else dg.DefaultScheduleStatus.STOPPED,
+        description=f"Every layer of {ds.name} for the month the TLC should have published "
+        f"{settings.publication_lag_months} months before the tick.",
+    )
+    def monthly_schedule(context: dg.ScheduleEvaluationContext):
+        month = expected_month(context.scheduled_execution_time, settings.publication_lag_months)
+        if month not in partitions.get_partition_keys(
+            current_time=context.scheduled_execution_time
+        ):
+            return dg.SkipReason(f"{ds.name} {month} is outside the configured partitions")
+        return dg.RunRequest(run_key=f"{ds.name}:{month}", partition_key=month)
+
+    return monthly_schedule

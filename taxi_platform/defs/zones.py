@@ -1,0 +1,142 @@
+"""The taxi zone lookup: one unpartitioned CSV shared by every dataset, landed in the lake and
+copied as a table into BigQuery and PostgreSQL, where the analytics layer joins it."""
+
+import time
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pyarrow.csv as pacsv
+
+from taxi_platform import catalog
+from taxi_platform.catalog import BIGQUERY_TYPES, ZONE_COLUMNS, ZONE_TABLE, ZONES_GROUP
+from taxi_platform.defs.resources import (
+    LakeResource,
+    PostgresResource,
+    TlcSource,
+    WarehouseResource,
+)
+from taxi_platform.lib.source import DownloadError, NotPublishedError
+from taxi_platform.lib.warehouse import bigquery as bigquery_engine
+from taxi_platform.lib.warehouse import postgres as postgres_engine
+
+ZONE_LOOKUP_KEY = dg.AssetKey(catalog.zone_key("raw"))
+BIGQUERY_ZONES_KEY = dg.AssetKey(catalog.zone_key("bigquery"))
+POSTGRES_ZONES_KEY = dg.AssetKey(catalog.zone_key("postgres"))
+_COMMON: dict[str, Any] = {
+    "group_name": ZONES_GROUP,
+    "owners": ["team:data-eng"],
+    "tags": {"dataset": "zones"},
+}
+
+
+def zone_schema(source_names: bool = False) -> dg.TableSchema:
+    """The zone table's columns: as landed (snake_case), or as in the TLC CSV header."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(c.source if source_names else c.name, BIGQUERY_TYPES[c.kind])
+            for c in ZONE_COLUMNS
+        ]
+    )
+
+
+def zone_lineage() -> dg.TableColumnLineage:
+    """Each warehouse column comes from one column of the lake CSV."""
+    return dg.TableColumnLineage(
+        deps_by_column={
+            c.name: [dg.TableColumnDep(asset_key=ZONE_LOOKUP_KEY, column_name=c.source)]
+            for c in ZONE_COLUMNS
+        }
+    )
+
+
+def _table_metadata(table: str, rows: int, started: float) -> dict[str, object]:
+    return {
+        "dagster/table_name": table,
+        "dagster/row_count": rows,
+        "dagster/column_schema": zone_schema(),
+        "dagster/column_lineage": zone_lineage(),
+        "seconds": round(time.monotonic() - started, 3),
+    }
+
+
+@dg.asset(
+    key=ZONE_LOOKUP_KEY,
+    kinds={"csv"},
+    metadata={"dagster/column_schema": zone_schema(source_names=True)},
+    **_COMMON,
+)
+def taxi_zone_lookup(
+    context: dg.AssetExecutionContext, tlc: TlcSource, lake: LakeResource
+) -> dg.MaterializeResult:
+    """TLC taxi zones (LocationID, Borough, Zone, service_zone), landed in the lake."""
+    url = catalog.zone_lookup_url(tlc.base_url)
+    dst = catalog.zone_lookup_path(lake.path)
+    try:
+        tlc.download(url, dst, context.log, gzip_expected=False)
+    except (NotPublishedError, DownloadError) as err:
+        raise dg.Failure(description=str(err), allow_retries=False) from err
+    table = pacsv.read_csv(dst)
+    expected = [c.source for c in ZONE_COLUMNS]
+    if table.column_names != expected:
+        raise dg.Failure(
+            description=f"{dst.name}: header {table.column_names} is not {expected}",
+            allow_retries=False,
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": table.num_rows,
+            "dagster/column_schema": zone_schema(source_names=True),
+            "bytes": dst.stat().st_size,
+            "path": dg.MetadataValue.path(str(dst)),
+        }
+    )
+
+
+def _zone_csv(lake: LakeResource) -> Path:
+    src = catalog.zone_lookup_path(lake.path)
+    if not src.exists():
+        raise dg.Failure(
+            description=f"{src} is missing: materialize {ZONE_LOOKUP_KEY.to_user_string()} first",
+            allow_retries=False,
+        )
+    return src
+
+
+@dg.asset(
+    key=BIGQUERY_ZONES_KEY,
+    deps=[ZONE_LOOKUP_KEY],
+    kinds={"bigquery"},
+    metadata={"dagster/column_schema": zone_schema()},
+    **_COMMON,
+)
+def bigquery_zone_lookup(lake: LakeResource, bigquery: WarehouseResource) -> dg.MaterializeResult:
+    """TLC taxi zones as a BigQuery table, replaced whole by one load job."""
+    started = time.monotonic()
+    with bigquery.get_client() as client:
+        rows = bigquery_engine.replace_zones(client, bigquery.dataset_id, _zone_csv(lake))
+        table = bigquery_engine.table_id(client, bigquery.dataset_id, ZONE_TABLE)
+    return dg.MaterializeResult(metadata=_table_metadata(table, rows, started))
+
+
+@dg.asset(
+    key=POSTGRES_ZONES_KEY,
+    deps=[ZONE_LOOKUP_KEY],
+    kinds={"postgres"},
+    metadata={"dagster/column_schema": zone_schema()},
+    **_COMMON,
+)
+def postgres_zone_lookup(lake: LakeResource, postgres: PostgresResource) -> dg.MaterializeResult:
+    """TLC taxi zones as a PostgreSQL table, replaced in one transaction (DELETE + COPY)."""
+    started = time.monotonic()
+    with postgres.connect() as conn:
+        rows = postgres_engine.replace_zones(conn, postgres.schema, _zone_csv(lake))
+    table = f"{postgres.schema}.{ZONE_TABLE}"
+    return dg.MaterializeResult(metadata=_table_metadata(table, rows, started))
+
+
+ZONE_ASSETS: list[dg.AssetsDefinition] = [
+    taxi_zone_lookup,
+    bigquery_zone_lookup,
+    postgres_zone_lookup,
+]

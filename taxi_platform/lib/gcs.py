@@ -1,0 +1,66 @@
+"""Upload a lake file to GCS; skipped when the object already has the same bytes.
+
+GCS replaces an object atomically when an upload completes (a resumable upload that is cut
+off, e.g. by a killed process, never becomes visible), so the bucket holds the previous
+complete file or the new one. The upload is conditional on the generation seen before it
+(`if_generation_match`): a concurrent writer makes it fail instead of interleaving, and the
+condition makes the client's own retries of transient errors safe.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from google.cloud import storage
+from google.cloud.storage.retry import DEFAULT_RETRY
+
+from taxi_platform.lib.identifiers import gcs_bucket
+
+UPLOAD_TIMEOUT_S = 600
+UPLOAD_CHUNK_BYTES: int | None = None  # None: the client's default (resumable above 8 MiB)
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    uri: str
+    size: int
+    md5: str
+    uploaded: bool
+
+
+def file_md5(path: Path) -> str:
+    """Base64 MD5 of a file, in the form GCS reports it."""
+    digest = hashlib.md5()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return base64.b64encode(digest.digest()).decode()
+
+
+def upload_if_changed(
+    client: storage.Client, bucket_name: str, key: str, path: Path
+) -> UploadResult:
+    """Upload `path` to gs://bucket/key unless identical; verify the stored checksum."""
+    uri = f"gs://{gcs_bucket(bucket_name)}/{key}"
+    local_md5 = file_md5(path)
+    size = path.stat().st_size
+    bucket = client.bucket(bucket_name)
+    existing = bucket.get_blob(key)
+    if existing is not None and existing.md5_hash == local_md5 and existing.size == size:
+        return UploadResult(uri=uri, size=size, md5=local_md5, uploaded=False)
+    blob = bucket.blob(key, chunk_size=UPLOAD_CHUNK_BYTES)
+    blob.upload_from_filename(
+        str(path),
+        content_type="application/vnd.apache.parquet",
+        checksum="crc32c",
+        timeout=UPLOAD_TIMEOUT_S,
+        if_generation_match=existing.generation if existing is not None else 0,
+        retry=DEFAULT_RETRY,
+    )
+    blob.reload()
+    if blob.md5_hash != local_md5 or blob.size != size:
+        raise OSError(f"{uri}: stored object does not match {path.name} (md5/size differ)")
+    return UploadResult(uri=uri, size=size, md5=local_md5, uploaded=True)

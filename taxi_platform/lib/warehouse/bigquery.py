@@ -1,0 +1,226 @@
+"""BigQuery: the only module that talks to it. Ensures datasets and tables, replaces a month of
+the trip tables and of the mart atomically, replaces the zone table, counts rows; one retry
+policy and one job timeout for every call.
+
+A month is replaced with one multi-statement transaction (DELETE the month + INSERT the new
+rows), so readers see the old month or the new one. Trips are first loaded server-side from
+GCS into a staging table (partition decorators would be simpler on BigQuery, but the emulator
+lacks them); a process killed mid-load leaves at most that staging table, which the next run
+truncates and drops. Project and dataset names come from configuration: they are validated
+before any request and quoted with backticks in SQL. The month is a bound parameter, except
+inside scripts, where the emulator ignores parameters and it is declared from a validated
+`date`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from google.api_core.exceptions import NotFound
+from google.api_core.retry import Retry
+from google.cloud import bigquery
+
+from taxi_platform.catalog import (
+    BIGQUERY_TYPES,
+    MART_TABLE,
+    SOURCE_MONTH,
+    ZONE_COLUMNS,
+    ZONE_TABLE,
+    Column,
+    TaxiDataset,
+    staging_table,
+    trips_table,
+)
+from taxi_platform.lib import marts
+from taxi_platform.lib.identifiers import gcp_project, sql_name
+from taxi_platform.lib.months import month_start
+
+JOB_TIMEOUT_S = 900
+UPLOAD_TIMEOUT_S = 60
+API_RETRY = Retry(deadline=120)
+DIALECT = "bigquery"
+
+
+def table_id(client: bigquery.Client, dataset_id: str, table: str) -> str:
+    """`project.dataset.table`, each name validated (they come from configuration)."""
+    project = gcp_project(client.project)
+    return f"{project}.{sql_name(dataset_id, 'BigQuery dataset')}.{sql_name(table, 'table')}"
+
+
+def _sql_table(client: bigquery.Client, dataset_id: str, table: str) -> str:
+    return f"`{table_id(client, dataset_id, table)}`"
+
+
+def _quoted(name: str) -> str:
+    return f"`{sql_name(name, 'BigQuery column')}`"
+
+
+def _schema(columns: tuple[Column, ...]) -> list[bigquery.SchemaField]:
+    return [
+        bigquery.SchemaField(c.name, BIGQUERY_TYPES[c.kind], description=c.description or None)
+        for c in columns
+    ]
+
+
+def _ensure_table(
+    client: bigquery.Client,
+    dataset_id: str,
+    table: str,
+    schema: list[bigquery.SchemaField],
+    description: str,
+) -> str:
+    """Create the dataset and the month-partitioned table if missing; return the table id."""
+    definition = bigquery.Table(table_id(client, dataset_id, table), schema)
+    client.create_dataset(dataset_id, exists_ok=True, retry=API_RETRY)
+    definition.time_partitioning = bigquery.TimePartitioning(
+        type_=bigquery.TimePartitioningType.MONTH, field=SOURCE_MONTH.name
+    )
+    definition.description = description
+    client.create_table(definition, exists_ok=True, retry=API_RETRY)
+    return definition.table_id
+
+
+def ensure_trips_table(client: bigquery.Client, dataset_id: str, ds: TaxiDataset) -> str:
+    return _ensure_table(
+        client, dataset_id, trips_table(ds), _schema(ds.landed_columns), ds.description
+    )
+
+
+def table_exists(client: bigquery.Client, dataset_id: str, table: str) -> bool:
+    try:
+        client.get_table(table_id(client, dataset_id, table), retry=API_RETRY)
+    except NotFound:
+        return False
+    return True
+
+
+def _query(
+    client: bigquery.Client, sql: str, params: list[bigquery.ScalarQueryParameter] | None = None
+) -> list[bigquery.Row]:
+    config = bigquery.QueryJobConfig(query_parameters=params or [])
+    job = client.query(sql, job_config=config, retry=API_RETRY, job_retry=None)
+    return list(job.result(timeout=JOB_TIMEOUT_S))
+
+
+def _month_param(month: str) -> list[bigquery.ScalarQueryParameter]:
+    return [bigquery.ScalarQueryParameter("month", "DATE", month_start(month))]
+
+
+def month_row_count(client: bigquery.Client, dataset_id: str, table: str, month: str) -> int:
+    """Rows of `month` in a month-partitioned table."""
+    sql = (
+        f"SELECT COUNT(*) AS n FROM {_sql_table(client, dataset_id, table)}"
+        f" WHERE {_quoted(SOURCE_MONTH.name)} = @month"
+    )
+    return _query(client, sql, _month_param(month))[0].n
+
+
+def table_row_count(client: bigquery.Client, dataset_id: str, table: str) -> int:
+    return _query(client, f"SELECT COUNT(*) AS n FROM {_sql_table(client, dataset_id, table)}")[0].n
+
+
+def _replace_month(
+    client: bigquery.Client, dataset_id: str, table: str, month: str, columns: str, select: str
+) -> None:
+    """DELETE `month` from `table` and INSERT `select` in one transaction."""
+    target = _sql_table(client, dataset_id, table)
+    script = f"""
+        DECLARE m DATE DEFAULT DATE '{month_start(month).isoformat()}';
+        BEGIN TRANSACTION;
+        DELETE FROM {target} WHERE {_quoted(SOURCE_MONTH.name)} = m;
+        INSERT INTO {target} ({columns})
+        {select};
+        COMMIT TRANSACTION;
+    """
+    client.query(script, retry=API_RETRY, job_retry=None).result(timeout=JOB_TIMEOUT_S)
+
+
+def replace_month(
+    client: bigquery.Client, dataset_id: str, ds: TaxiDataset, month: str, uri: str
+) -> int:
+    """Make the trip table's `month` exactly the rows of the parquet at `uri`; return its count."""
+    ensure_trips_table(client, dataset_id, ds)
+    stage = table_id(client, dataset_id, staging_table(ds, month))
+    load_config = bigquery.LoadJobConfig(
+        source_format=bigquery.SourceFormat.PARQUET,
+        schema=_schema(ds.landed_columns),
+        write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+    )
+    client.load_table_from_uri(uri, stage, job_config=load_config, retry=API_RETRY).result(
+        timeout=JOB_TIMEOUT_S
+    )
+    columns = ", ".join(_quoted(c.name) for c in ds.landed_columns)
+    try:
+        _replace_month(
+            client, dataset_id, trips_table(ds), month, columns, f"SELECT {columns} FROM `{stage}`"
+        )
+    finally:
+        client.delete_table(stage, not_found_ok=True, retry=API_RETRY)
+    return month_row_count(client, dataset_id, trips_table(ds), month)
+
+
+def replace_zones(client: bigquery.Client, dataset_id: str, src: Path) -> int:
+    """Replace the zone table with the lake CSV (one load job, WRITE_TRUNCATE); return rows."""
+    target = table_id(client, dataset_id, ZONE_TABLE)
+    client.create_dataset(dataset_id, exists_ok=True, retry=API_RETRY)
+    config = bigquery.LoadJobConfig(
+        source_format=bigquery.SourceFormat.CSV,
+        skip_leading_rows=1,
+        schema=_schema(ZONE_COLUMNS),
+        write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+    )
+    with src.open("rb") as data:
+        job = client.load_table_from_file(data, target, job_config=config, timeout=UPLOAD_TIMEOUT_S)
+    job.result(timeout=JOB_TIMEOUT_S)
+    return table_row_count(client, dataset_id, ZONE_TABLE)
+
+
+def mart_sources(client: bigquery.Client, dataset_id: str) -> tuple[TaxiDataset, ...]:
+    """The revenue datasets whose trip table exists; the zone table must exist too."""
+    if not table_exists(client, dataset_id, ZONE_TABLE):
+        raise marts.MissingInputError(
+            f"{table_id(client, dataset_id, ZONE_TABLE)} does not exist:"
+            " materialize the zone lookup first"
+        )
+    found = tuple(
+        ds for ds in marts.REVENUE_DATASETS if table_exists(client, dataset_id, trips_table(ds))
+    )
+    if not found:
+        names = ", ".join(trips_table(ds) for ds in marts.REVENUE_DATASETS)
+        raise marts.MissingInputError(f"none of {names} exists in {dataset_id}: load trips first")
+    return found
+
+
+def mart_month_summary(client: bigquery.Client, dataset_id: str, month: str) -> marts.MonthSummary:
+    sql = marts.SUMMARY_SQL.format(table=_sql_table(client, dataset_id, MART_TABLE), month="@month")
+    result = _query(client, sql, _month_param(month))
+    return marts.MonthSummary(
+        rows={r.service_type: r.row_count for r in result},
+        trips={r.service_type: r.trips for r in result},
+        revenue={r.service_type: r.revenue or 0.0 for r in result},
+    )
+
+
+def replace_mart_month(
+    client: bigquery.Client, dataset_id: str, month: str
+) -> tuple[marts.MonthSummary, tuple[TaxiDataset, ...]]:
+    """Rebuild `month` of the mart; return its summary and the datasets it was built from."""
+    sources = mart_sources(client, dataset_id)
+    mart_schema = [
+        bigquery.SchemaField(c.name, BIGQUERY_TYPES[c.kind], description=c.description)
+        for c in marts.COLUMNS
+    ]
+    _ensure_table(
+        client,
+        dataset_id,
+        MART_TABLE,
+        mart_schema,
+        "Trips and revenue per day, service type and pickup zone.",
+    )
+    project = gcp_project(client.project)
+    dataset = sql_name(dataset_id, "BigQuery dataset")
+    names = [ZONE_TABLE, *(trips_table(ds) for ds in sources)]
+    select = marts.month_select(month, sources, DIALECT, {n: (project, dataset) for n in names})
+    columns = ", ".join(_quoted(c) for c in marts.COLUMN_NAMES)
+    _replace_month(client, dataset_id, MART_TABLE, month, columns, select)
+    return mart_month_summary(client, dataset_id, month), sources

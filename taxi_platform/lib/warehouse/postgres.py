@@ -1,0 +1,215 @@
+"""PostgreSQL: the only module that talks to it. Ensures schemas and tables, replaces a month of
+the trip tables and of the mart in one transaction, replaces the zone table, counts rows.
+
+A month's DELETE and its new rows commit together, serialised per table and month by an
+advisory lock, so readers (and a process killed mid-COPY) see the previous complete month or
+the new one, never a mix; re-running replaces the month again rather than appending. DDL is
+serialised by one advisory lock. The schema name comes from configuration: it is validated
+before any statement runs and quoted as an identifier; values are bound parameters.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
+
+from taxi_platform.catalog import (
+    MART_TABLE,
+    POSTGRES_TYPES,
+    SOURCE_MONTH,
+    ZONE_COLUMNS,
+    ZONE_TABLE,
+    Kind,
+    TaxiDataset,
+    trips_table,
+)
+from taxi_platform.lib import marts
+from taxi_platform.lib.identifiers import sql_name
+from taxi_platform.lib.months import month_start
+
+COPY_BATCH_ROWS = 200_000
+DIALECT = "postgres"
+_DDL_LOCK = "taxi_platform.ddl"
+
+
+def _schema(schema: str) -> str:
+    return sql_name(schema, "PostgreSQL schema")
+
+
+def _table(schema: str, table: str) -> sql.Identifier:
+    return sql.Identifier(_schema(schema), table)
+
+
+def _ensure_table(
+    conn: psycopg.Connection,
+    schema: str,
+    table: str,
+    columns: list[tuple[str, Kind]],
+    *,
+    primary_key: str | None = None,
+) -> None:
+    """Create the schema and the table (with a month index, or a primary key) if missing."""
+    definition = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(POSTGRES_TYPES[kind]))
+        for name, kind in columns
+    )
+    if primary_key:
+        definition = sql.SQL("{}, PRIMARY KEY ({})").format(definition, sql.Identifier(primary_key))
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_DDL_LOCK,))
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        conn.execute(
+            sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(_table(schema, table), definition)
+        )
+        if not primary_key:
+            conn.execute(
+                sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                    sql.Identifier(f"{table}_{SOURCE_MONTH.name}_idx"),
+                    _table(schema, table),
+                    sql.Identifier(SOURCE_MONTH.name),
+                )
+            )
+
+
+def ensure_trips_table(conn: psycopg.Connection, schema: str, ds: TaxiDataset) -> None:
+    columns = [(c.name, c.kind) for c in ds.landed_columns]
+    _ensure_table(conn, _schema(schema), trips_table(ds), columns)
+
+
+def table_exists(conn: psycopg.Connection, schema: str, table: str) -> bool:
+    qualified = f'"{_schema(schema)}"."{table}"'
+    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (qualified,)).fetchone()[0]
+
+
+def month_row_count(conn: psycopg.Connection, schema: str, table: str, month: str) -> int:
+    """Rows of `month` in a month-partitioned table."""
+    query = sql.SQL("SELECT count(*) FROM {} WHERE {} = %s").format(
+        _table(schema, table), sql.Identifier(SOURCE_MONTH.name)
+    )
+    return conn.execute(query, (month_start(month),)).fetchone()[0]
+
+
+def table_row_count(conn: psycopg.Connection, schema: str, table: str) -> int:
+    query = sql.SQL("SELECT count(*) FROM {}").format(_table(schema, table))
+    return conn.execute(query).fetchone()[0]
+
+
+def _replace_month(
+    conn: psycopg.Connection,
+    schema: str,
+    table: str,
+    month: str,
+    fill: Callable[[psycopg.Cursor], None],
+) -> None:
+    """DELETE `month` from `table` and `fill` it again, in one transaction under a month lock."""
+    conn.commit()  # end any implicit transaction: the swap below is its own
+    with conn.transaction(), conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{_schema(schema)}.{table}:{month}",)
+        )
+        cursor.execute(
+            sql.SQL("DELETE FROM {} WHERE {} = %s").format(
+                _table(schema, table), sql.Identifier(SOURCE_MONTH.name)
+            ),
+            (month_start(month),),
+        )
+        fill(cursor)
+
+
+def copy_parquet(
+    cursor: psycopg.Cursor, target: sql.Identifier, ds: TaxiDataset, path: Path
+) -> None:
+    """Stream the parquet file into `target` with COPY (CSV), one batch at a time."""
+    columns = sql.SQL(", ").join(sql.Identifier(c.name) for c in ds.landed_columns)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(target, columns)
+    options = pacsv.WriteOptions(include_header=False)
+    # The queued writer lets the client format the next batch while the server parses one.
+    with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=COPY_BATCH_ROWS):
+            buffer = io.BytesIO()
+            pacsv.write_csv(batch, buffer, options)
+            copy.write(buffer.getbuffer())
+
+
+def replace_month(
+    conn: psycopg.Connection, schema: str, ds: TaxiDataset, month: str, path: Path
+) -> int:
+    """Make the trip table's `month` exactly the rows of `path`; return its row count."""
+    ensure_trips_table(conn, schema, ds)
+    target = _table(schema, trips_table(ds))
+    _replace_month(
+        conn, schema, trips_table(ds), month, lambda cur: copy_parquet(cur, target, ds, path)
+    )
+    return month_row_count(conn, schema, trips_table(ds), month)
+
+
+def replace_zones(conn: psycopg.Connection, schema: str, src: Path) -> int:
+    """Replace the zone table with the lake CSV in one transaction; return its rows."""
+    columns = [(c.name, c.kind) for c in ZONE_COLUMNS]
+    _ensure_table(conn, _schema(schema), ZONE_TABLE, columns, primary_key=ZONE_COLUMNS[0].name)
+    table = _table(schema, ZONE_TABLE)
+    copy = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, HEADER true)").format(
+        table, sql.SQL(", ").join(sql.Identifier(name) for name, _ in columns)
+    )
+    with conn.transaction(), conn.cursor() as cursor:
+        cursor.execute(sql.SQL("DELETE FROM {}").format(table))
+        with cursor.copy(copy) as writer, src.open("rb") as data:
+            while chunk := data.read(1 << 16):
+                writer.write(chunk)
+    return table_row_count(conn, schema, ZONE_TABLE)
+
+
+def mart_sources(conn: psycopg.Connection, schema: str) -> tuple[TaxiDataset, ...]:
+    """The revenue datasets whose trip table exists; the zone table must exist too."""
+    if not table_exists(conn, schema, ZONE_TABLE):
+        raise marts.MissingInputError(
+            f"{schema}.{ZONE_TABLE} does not exist: materialize the zone lookup first"
+        )
+    found = tuple(
+        ds for ds in marts.REVENUE_DATASETS if table_exists(conn, schema, trips_table(ds))
+    )
+    if not found:
+        names = ", ".join(trips_table(ds) for ds in marts.REVENUE_DATASETS)
+        raise marts.MissingInputError(
+            f"none of {names} exists in schema {schema}: load trips first"
+        )
+    return found
+
+
+def mart_month_summary(conn: psycopg.Connection, schema: str, month: str) -> marts.MonthSummary:
+    query = sql.SQL(marts.SUMMARY_SQL).format(table=_table(schema, MART_TABLE), month=sql.SQL("%s"))
+    result = conn.execute(query, (month_start(month),)).fetchall()
+    return marts.MonthSummary(
+        rows={r[0]: r[1] for r in result},
+        trips={r[0]: int(r[2]) for r in result},
+        revenue={r[0]: r[3] or 0.0 for r in result},
+    )
+
+
+def replace_mart_month(
+    conn: psycopg.Connection, schema: str, month: str
+) -> tuple[marts.MonthSummary, tuple[TaxiDataset, ...]]:
+    """Rebuild `month` of the mart; return its summary and the datasets it was built from."""
+    sources = mart_sources(conn, schema)
+    _ensure_table(conn, _schema(schema), MART_TABLE, [(c.name, c.kind) for c in marts.COLUMNS])
+    names = [ZONE_TABLE, *(trips_table(ds) for ds in sources)]
+    select = marts.month_select(month, sources, DIALECT, {n: (_schema(schema),) for n in names})
+    insert = sql.SQL("INSERT INTO {} ({}) {}").format(
+        _table(schema, MART_TABLE),
+        sql.SQL(", ").join(sql.Identifier(c) for c in marts.COLUMN_NAMES),
+        sql.SQL(select),  # rendered by SQLGlot from validated names and a validated month
+    )
+
+    def fill(cursor: psycopg.Cursor) -> None:
+        cursor.execute("SET LOCAL TIME ZONE 'UTC'")  # pickup dates are UTC wall-clock dates
+        cursor.execute(insert)
+
+    _replace_month(conn, schema, MART_TABLE, month, fill)
+    return mart_month_summary(conn, schema, month), sources

@@ -1,0 +1,61 @@
+"""The only reader of the environment: the deployment and the settings read once, when
+definitions are built (never at import)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+Env = Literal["local", "prod"]
+
+
+def get_env() -> Env:
+    """`TAXI_ENV`: `local` (emulators; the default) or `prod` (real Google Cloud)."""
+    value = os.getenv("TAXI_ENV", "local")
+    if value not in ("local", "prod"):
+        raise ValueError(f"TAXI_ENV must be 'local' or 'prod', not {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def _switch(name: str, default: bool) -> bool:
+    value = os.getenv(name, "on" if default else "off").lower()
+    if value not in ("on", "off"):
+        raise ValueError(f"{name} must be 'on' or 'off', not {value!r}")
+    return value == "on"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Orchestration settings (see README, Configuration)."""
+
+    last_month: str | None
+    schedule_cron: str
+    schedule_timezone: str
+    publication_lag_months: int
+    schedules_on: bool
+    sensors_on: bool
+    automation_on: bool
+    sensor_interval_seconds: int
+    ui_url: str
+    executor: str
+
+
+def is_set(name: str) -> bool:
+    """Whether the environment variable `name` is set (its value is not read here)."""
+    return name in os.environ
+
+
+def load_settings() -> Settings:
+    return Settings(
+        last_month=os.getenv("TAXI_LAST_MONTH") or None,
+        schedule_cron=os.getenv("TAXI_SCHEDULE_CRON", "0 6 5 * *"),
+        schedule_timezone=os.getenv("TAXI_SCHEDULE_TIMEZONE", "America/New_York"),
+        publication_lag_months=int(os.getenv("TAXI_PUBLICATION_LAG_MONTHS", "2")),
+        schedules_on=_switch("TAXI_SCHEDULES", default=False),
+        sensors_on=_switch("TAXI_SENSORS", default=False),
+        automation_on=_switch("TAXI_AUTOMATION", default=True),
+        sensor_interval_seconds=int(os.getenv("TAXI_SENSOR_INTERVAL_SECONDS", "3600")),
+        ui_url=os.getenv("TAXI_UI_URL", "http://127.0.0.1:3000").rstrip("/"),
+        executor=os.getenv("TAXI_EXECUTOR") or "in_process",
+    )

@@ -1,0 +1,78 @@
+"""The analytics and zone assets read on their own in the graph: keys, deps, owners, kinds,
+schemas and column lineage (no services needed)."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from taxi_platform.catalog import ANALYTICS_GROUP, ZONE_COLUMNS, ZONES_GROUP
+from taxi_platform.defs.analytics import analytics_keys, build_analytics_assets
+from taxi_platform.defs.partitions import monthly_partitions
+from taxi_platform.defs.resources import resources_for
+from taxi_platform.defs.trips import build_trip_assets, trip_asset_keys
+from taxi_platform.defs.zones import (
+    BIGQUERY_ZONES_KEY,
+    POSTGRES_ZONES_KEY,
+    ZONE_ASSETS,
+    ZONE_LOOKUP_KEY,
+)
+from taxi_platform.lib.marts import COLUMN_NAMES, REVENUE_DATASETS
+
+PARTITIONS = monthly_partitions("2021-03")
+
+
+def _defs() -> dg.Definitions:
+    trips = [a for ds in REVENUE_DATASETS for a in build_trip_assets(ds, PARTITIONS)]
+    return dg.Definitions(
+        assets=[*ZONE_ASSETS, *trips, *build_analytics_assets(PARTITIONS)],
+        resources=resources_for("local"),
+    )
+
+
+def _spec(key: dg.AssetKey) -> dg.AssetSpec:
+    return next(s for s in _defs().resolve_all_asset_specs() if s.key == key)
+
+
+def test_definitions_with_analytics_validate() -> None:
+    dg.Definitions.validate_loadable(_defs())
+
+
+@pytest.mark.parametrize("warehouse", ["bigquery", "postgres"])
+def test_mart_depends_on_every_trips_table_and_the_zones_of_its_warehouse(warehouse: str) -> None:
+    spec = _spec(analytics_keys()[warehouse])
+
+    zones = {"bigquery": BIGQUERY_ZONES_KEY, "postgres": POSTGRES_ZONES_KEY}[warehouse]
+    expected = {trip_asset_keys(ds)[warehouse] for ds in REVENUE_DATASETS} | {zones}
+    assert {dep.asset_key for dep in spec.deps} == expected
+    assert spec.key.path == [warehouse, "taxi", "zone_daily_revenue"]
+    assert spec.group_name == ANALYTICS_GROUP
+    assert spec.partitions_def == PARTITIONS
+    assert spec.owners and spec.description and warehouse in spec.kinds
+
+
+@pytest.mark.parametrize("warehouse", ["bigquery", "postgres"])
+def test_mart_declares_its_schema_and_column_lineage(warehouse: str) -> None:
+    metadata = _spec(analytics_keys()[warehouse]).metadata
+
+    schema = metadata["dagster/column_schema"]
+    assert [c.name for c in schema.columns] == list(COLUMN_NAMES)
+    lineage = metadata["dagster/column_lineage"].deps_by_column
+    assert set(lineage) == set(COLUMN_NAMES) - {"service_type"}
+    upstream = {dep.asset_key for deps in lineage.values() for dep in deps}
+    assert trip_asset_keys(REVENUE_DATASETS[0])[warehouse] in upstream
+    pickup_sources = {(d.asset_key, d.column_name) for d in lineage["pickup_date"]}
+    assert pickup_sources == {
+        (trip_asset_keys(ds)[warehouse], ds.pickup_col) for ds in REVENUE_DATASETS
+    }
+
+
+def test_zone_assets_are_one_group_from_the_lake_csv() -> None:
+    for key in (ZONE_LOOKUP_KEY, BIGQUERY_ZONES_KEY, POSTGRES_ZONES_KEY):
+        spec = _spec(key)
+        assert spec.group_name == ZONES_GROUP
+        assert spec.owners and spec.description and spec.kinds
+    for key in (BIGQUERY_ZONES_KEY, POSTGRES_ZONES_KEY):
+        assert {d.asset_key for d in _spec(key).deps} == {ZONE_LOOKUP_KEY}
+        assert _spec(key).key.path[1:] == ["taxi", "taxi_zone_lookup"]
+    assert len(ZONE_COLUMNS) == 4
