@@ -1,4 +1,4 @@
-"""Months through every layer under Dagster: one month in process, and a backfill in `dagster dev`.
+"""Months through every layer under Dagster: one month in process, and a backfill in `dg dev`.
 
 Times come from the runs' own event logs: a step lasts from STEP_START to its STEP_SUCCESS
 (or STEP_FAILURE); a run from RUN_START to RUN_SUCCESS (or RUN_FAILURE). Whatever a run
@@ -130,7 +130,7 @@ def _partitions(tags: dict[str, str]) -> str:
 
 
 def backfill_summary(backfill_id: str) -> dict[str, Any]:
-    """`backfill_stats` from the instance at $DAGSTER_HOME (the one `dagster dev` used)."""
+    """`backfill_stats` from the instance at $DAGSTER_HOME (the one `dg dev` used)."""
     with dg.DagsterInstance.get() as instance:
         return backfill_stats(instance, backfill_id)
 

@@ -300,7 +300,7 @@ def _backfill_md(bf: dict[str, Any] | None) -> list[str]:
     lines += [
         f"{bf['dataset_months']} dataset-months (12 months × yellow + green, "
         f"{bf['rows_per_month']:,} rows each) through every layer, one partition backfill "
-        "launched through `dagster dev`'s GraphQL API; QueuedRunCoordinator as in "
+        "launched through `dg dev`'s GraphQL API; QueuedRunCoordinator as in "
         "`deploy/dagster.yaml`.",
         "",
         "| metric | value |",

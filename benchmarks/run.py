@@ -13,7 +13,7 @@ in `--work`/stack, and then:
    big months and extrapolated; platform: `lib.warehouse.postgres.replace_month`, i.e. COPY);
 3. materializes one month (the first size) through every layer with `dg.materialize` and
    reports each layer's step time;
-4. backfills 12 months x yellow + green through `dagster dev` (one GraphQL backfill) and
+4. backfills 12 months x yellow + green through `dg dev` (one GraphQL backfill) and
    reports months/minute and Dagster's share of the time;
 5. writes results.md, results.png and results.json to `--out`, and stops the services.
 
@@ -43,8 +43,8 @@ from benchmarks.measure import REPO_ROOT, Measurement, run_step
 from benchmarks.report import write_report
 from devstack.dagster_ui import (
     launch_backfill,
-    start_dagster_dev,
-    stop_dagster_dev,
+    start_ui,
+    stop_ui,
     wait_backfill,
 )
 from devstack.services import running_services, stop_services
@@ -208,7 +208,7 @@ def _free_port() -> int:
 
 
 def measure_backfill(rows: int, stack_dir: Path, env: dict[str, str]) -> dict[str, Any]:
-    """12 months x yellow + green through every layer in `dagster dev`, one backfill."""
+    """12 months x yellow + green through every layer in `dg dev`, one backfill."""
     _log(f"backfill: generating 12 months x yellow + green, {rows:,} rows each")
     run_step(
         "benchmarks.end_to_end",
@@ -221,8 +221,8 @@ def measure_backfill(rows: int, stack_dir: Path, env: dict[str, str]) -> dict[st
         },
     )
     port = _free_port()
-    _log(f"backfill: starting dagster dev on port {port}")
-    url = start_dagster_dev(stack_dir, port)
+    _log(f"backfill: starting dg dev on port {port}")
+    url = start_ui(stack_dir, port)
     try:
         keys = [key.path for ds in BACKFILL_DATASETS for key in trip_asset_keys(ds).values()]
         launched = time.time()
@@ -235,7 +235,7 @@ def measure_backfill(rows: int, stack_dir: Path, env: dict[str, str]) -> dict[st
             "benchmarks.end_to_end", "backfill_summary", {"backfill_id": backfill_id}, env=env
         ).result
     finally:
-        stop_dagster_dev(stack_dir)
+        stop_ui(stack_dir)
     dataset_months = len(BACKFILL_MONTHS) * len(BACKFILL_DATASETS)
     wall = (stats["last_end"] or completed) - launched
     return {

@@ -1,4 +1,4 @@
-"""Run `dagster dev` in the background and drive it through its GraphQL API."""
+"""Run `dg dev` in the background and drive it through its GraphQL API."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ query Status($id: String!) {
 
 
 def _pid_file(state_dir: Path) -> Path:
-    return state_dir / "dagster_dev.pid"
+    return state_dir / "dg_dev.pid"
 
 
 def _alive(pid: int) -> bool:
@@ -82,50 +82,58 @@ def wait_ready(url: str, timeout: float = 120) -> None:
         except (requests.RequestException, RuntimeError, KeyError):
             pass
         time.sleep(1)
-    raise TimeoutError(f"dagster dev at {url} not ready after {timeout:.0f}s")
+    raise TimeoutError(f"dg dev at {url} not ready after {timeout:.0f}s")
 
 
-def start_dagster_dev(state_dir: Path, port: int = DEFAULT_PORT) -> str:
-    """Start `dagster dev` (workspace.yaml) on 127.0.0.1 in its own process group."""
+def running_ui(state_dir: Path) -> str | None:
+    """The URL of the `dg dev` already serving `state_dir`, if one runs (two servers must not
+    share one DAGSTER_HOME)."""
+    try:
+        pid, url = _pid_file(state_dir).read_text().split()
+    except (OSError, ValueError):
+        return None
+    return url if _alive(int(pid)) else None
+
+
+def start_ui(state_dir: Path, port: int = DEFAULT_PORT) -> str:
+    """Start `dg dev` (the project in pyproject.toml) on 127.0.0.1 in its own process group;
+    return its URL (that of the one already running for `state_dir`, if any)."""
+    running = running_ui(state_dir)
+    if running:
+        wait_ready(running)
+        return running
     url = ui_url(port)
     pid_file = _pid_file(state_dir)
-    if pid_file.exists() and _alive(int(pid_file.read_text())):
-        wait_ready(url)
-        return url
     log = (state_dir / "logs").resolve()
     log.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **stack_env(state_dir)}
     process = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "dagster",
+            str(Path(sys.executable).with_name("dg")),
             "dev",
-            "-w",
-            str(REPO_ROOT / "workspace.yaml"),
-            "-h",
+            "--host",
             "127.0.0.1",
-            "-p",
+            "--port",
             str(port),
         ],
         cwd=REPO_ROOT,
         env=env,
-        stdout=(log / "dagster_dev.log").open("ab"),
+        stdout=(log / "dg_dev.log").open("ab"),
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
-    pid_file.write_text(str(process.pid))
+    pid_file.write_text(f"{process.pid} {url}")
     wait_ready(url)
     return url
 
 
-def stop_dagster_dev(state_dir: Path, grace: float = 15) -> None:
-    """Stop the `dagster dev` process group: TERM, then KILL after `grace` seconds."""
+def stop_ui(state_dir: Path, grace: float = 15) -> None:
+    """Stop the `dg dev` process group: TERM, then KILL after `grace` seconds."""
     pid_file = _pid_file(state_dir)
     if not pid_file.exists():
         return
-    pid = int(pid_file.read_text())
+    pid = int(pid_file.read_text().split()[0])
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(pid, sig)

@@ -1,5 +1,5 @@
 """The local demo: services up, sample months generated, a backfill through every layer in
-`dagster dev`, row counts printed, and the UI left running.
+`dg dev`, row counts printed, and the UI left running.
 
     python -m devstack.demo [--rows N] [--months 2021-01 2021-02 2021-03]
     python -m devstack.demo stop
@@ -17,8 +17,8 @@ import dagster as dg
 from devstack.dagster_ui import (
     DEFAULT_PORT,
     launch_backfill,
-    start_dagster_dev,
-    stop_dagster_dev,
+    start_ui,
+    stop_ui,
     wait_backfill,
 )
 from devstack.report import layer_counts
@@ -66,7 +66,7 @@ def run(months: list[str], rows: int, port: int) -> None:
     write_zone_lookup(mirror)
     print(f"sample months: {', '.join(months)} of yellow and green, {rows:,} rows each")
 
-    url = start_dagster_dev(state_dir, port)
+    url = start_ui(state_dir, port)
     with dg.DagsterInstance.get() as instance:
         zones = dg.materialize(ZONE_ASSETS, instance=instance, resources=resources_for("local"))
         assert zones.success
@@ -90,7 +90,7 @@ def run(months: list[str], rows: int, port: int) -> None:
 
 def stop() -> None:
     state_dir = _state_dir()
-    stop_dagster_dev(state_dir)
+    stop_ui(state_dir)
     stop_services(state_dir)
 
 

@@ -27,7 +27,7 @@ def _switch(name: str, default: bool) -> bool:
 
 @dataclass(frozen=True)
 class Settings:
-    """Orchestration settings (see README, Configuration)."""
+    """Orchestration settings (see docs/configuration.md)."""
 
     last_month: str | None
     schedule_cron: str

@@ -1,4 +1,4 @@
-"""Fixtures for integration tests: a running `dagster dev` on the test services."""
+"""Fixtures for integration tests: a running `dg dev` on the test services."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.dagster_ui import start_dagster_dev, stop_dagster_dev
+from devstack.dagster_ui import start_ui, stop_ui
 
 
 def _free_port() -> int:
@@ -19,9 +19,9 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def dagster_dev(stack: dict[str, str], stack_dir: Path) -> Iterator[str]:
-    """A running `dagster dev` (webserver + daemon) on the test services; yields its URL."""
-    url = start_dagster_dev(stack_dir, _free_port())
+    """A running `dg dev` (webserver + daemon) on the test services; yields its URL."""
+    url = start_ui(stack_dir, _free_port())
     try:
         yield url
     finally:
-        stop_dagster_dev(stack_dir)
+        stop_ui(stack_dir)

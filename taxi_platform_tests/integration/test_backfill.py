@@ -1,4 +1,4 @@
-"""A multi-month backfill launched through the GraphQL API of a running `dagster dev`."""
+"""A multi-month backfill launched through the GraphQL API of a running `dg dev`."""
 
 from __future__ import annotations
 

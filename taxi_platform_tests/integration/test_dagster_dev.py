@@ -1,4 +1,4 @@
-"""`dagster dev` serves the code location from workspace.yaml, backed by the local services."""
+"""`dg dev` serves the code location from workspace.yaml, backed by the local services."""
 
 from __future__ import annotations
 

@@ -434,11 +434,11 @@ def test_dagster_dev_is_started_on_loopback(
     monkeypatch.setattr(dagster_ui.subprocess, "Popen", _Process)
     monkeypatch.setattr(dagster_ui, "wait_ready", lambda url, timeout=120: None)
 
-    url = dagster_ui.start_dagster_dev(tmp_path, port=3999)
+    url = dagster_ui.start_ui(tmp_path, port=3999)
 
     [argv] = started
-    assert argv[argv.index("dev") :].count("-h") == 1
-    assert argv[argv.index("-h") + 1] == "127.0.0.1"
+    assert argv[argv.index("dev") :].count("--host") == 1
+    assert argv[argv.index("--host") + 1] == "127.0.0.1"
     assert url.startswith("http://127.0.0.1:")
 
 

@@ -1,5 +1,5 @@
 """Fixtures for the browser tests: Debian's Chromium driven by Playwright, a seeded month, and
-`dagster dev` on the test services."""
+`dg dev` on the test services."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 import pytest
 
-from devstack.dagster_ui import start_dagster_dev, stop_dagster_dev, ui_url
+from devstack.dagster_ui import running_ui, start_ui, stop_ui
 from taxi_platform.catalog import YELLOW
 from taxi_platform.defs.partitions import monthly_partitions
 from taxi_platform.defs.resources import resources_for
@@ -43,21 +43,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _running_dagster_dev(state_dir: Path) -> str | None:
-    """URL of a `dagster dev` already serving `state_dir` (e.g. the integration tests' one).
-
-    Two servers must not share one DAGSTER_HOME, so the UI tests reuse it: its port is read
-    from the command line of the process recorded in the pid file.
-    """
-    pid_file = state_dir / "dagster_dev.pid"
-    try:
-        argv = Path(f"/proc/{int(pid_file.read_text())}/cmdline").read_bytes().split(b"\0")
-    except (OSError, ValueError):
-        return None
-    args = [a.decode() for a in argv]
-    return ui_url(int(args[args.index("-p") + 1])) if "-p" in args else None
 
 
 @pytest.fixture(scope="session")
@@ -124,14 +109,14 @@ def seeded_month(stack: dict[str, str]) -> str:
 
 @pytest.fixture(scope="module")
 def dagster_ui(stack_dir: Path, seeded_month: str) -> Iterator[str]:
-    """The URL of `dagster dev` (workspace.yaml) on the test services, on a free port, with
+    """The URL of `dg dev` (workspace.yaml) on the test services, on a free port, with
     one month materialized."""
-    running = _running_dagster_dev(stack_dir)
+    running = running_ui(stack_dir)
     if running:
         yield running
         return
-    url = start_dagster_dev(stack_dir, _free_port())
+    url = start_ui(stack_dir, _free_port())
     try:
         yield url
     finally:
-        stop_dagster_dev(stack_dir)
+        stop_ui(stack_dir)
