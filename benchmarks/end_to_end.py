@@ -18,7 +18,7 @@ from typing import Any
 import dagster as dg
 
 from devstack.sample_data import write_month
-from taxi_platform.catalog import DATASETS_BY_NAME, YELLOW, TaxiDataset
+from taxi_platform.catalog import COURSE_MIRROR, DATASETS_BY_NAME, YELLOW, TaxiDataset
 from taxi_platform.defs.partitions import monthly_partitions
 from taxi_platform.defs.resources import resources_for
 from taxi_platform.defs.trips import build_trip_assets, trip_asset_keys
@@ -79,7 +79,7 @@ def one_month(month: str) -> dict[str, Any]:
     instance = dg.DagsterInstance.ephemeral()
     started = time.perf_counter()
     result = dg.materialize(
-        build_trip_assets(YELLOW, monthly_partitions()),
+        build_trip_assets(YELLOW, monthly_partitions(), COURSE_MIRROR),
         partition_key=month,
         resources=resources_for("local"),
         instance=instance,

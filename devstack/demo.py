@@ -1,7 +1,8 @@
-"""The local demo: services up, sample months generated, a backfill through every layer in
+"""The local demo: services up, official-layout months of all four datasets generated (recent
+ones and yellow 2009-01), a backfill per dataset through every layer in
 `dg dev`, row counts printed, and the UI left running.
 
-    python -m devstack.demo [--rows N] [--months 2021-01 2021-02 2021-03]
+    python -m devstack.demo [--rows N] [--months 2025-01 2025-02]  (plus yellow 2009-01)
     python -m devstack.demo stop
 """
 
@@ -22,60 +23,74 @@ from devstack.dagster_ui import (
     wait_backfill,
 )
 from devstack.report import layer_counts
-from devstack.sample_data import write_month, write_zone_lookup
 from devstack.services import start_services, stop_services
-from taxi_platform.catalog import GREEN, LAYERS, YELLOW
+from devstack.tlc_parquet import write_official_month, write_official_zone_lookup
+from taxi_platform.catalog import DATASETS, LAYERS, TLC, YELLOW, TaxiDataset
 from taxi_platform.defs.analytics import analytics_keys
 from taxi_platform.defs.resources import initialized_resources, resources_for
 from taxi_platform.defs.trips import trip_asset_key
-from taxi_platform.defs.zones import ZONE_ASSETS
+from taxi_platform.defs.zones import build_zone_assets
 
-DEMO_DATASETS = (YELLOW, GREEN)
-DEMO_MONTHS = ["2021-01", "2021-02", "2021-03"]
+DEMO_MONTHS = ["2025-01", "2025-02"]  # the first era with cbd_congestion_fee
+HISTORIC_MONTH = "2009-01"  # yellow's first era: text codes, coordinates, no zones
 
 
 def _state_dir() -> Path:
     return Path(os.getenv("TAXI_LOCAL_DIR", ".local")).resolve()
 
 
-def print_layer_counts(months: list[str]) -> None:
+def print_layer_counts(months: dict[TaxiDataset, list[str]]) -> None:
     """A table of each demo month's rows (bytes for GCS) in every layer."""
     print(
-        f"\n{'dataset':8} {'month':8} {'lake rows':>10} {'gcs bytes':>10} "
+        f"\n{'dataset':8} {'month':8} {'era':15} {'lake rows':>10} {'gcs bytes':>10} "
         f"{'bigquery rows':>14} {'postgres rows':>14}"
     )
     with initialized_resources("local") as resources:
-        for ds in DEMO_DATASETS:
-            for month in months:
+        for ds, ds_months in months.items():
+            for month in ds_months:
                 c = layer_counts(resources, ds, month)
                 print(
-                    f"{ds.name:8} {month:8} {c['lake_rows']!s:>10} {c['gcs_bytes']!s:>10} "
-                    f"{c['bigquery_rows']!s:>14} {c['postgres_rows']!s:>14}"
+                    f"{ds.name:8} {month:8} {ds.era(month):15} {c['lake_rows']!s:>10}"
+                    f" {c['gcs_bytes']!s:>10} {c['bigquery_rows']!s:>14}"
+                    f" {c['postgres_rows']!s:>14}"
                 )
 
 
-def run(months: list[str], rows: int, port: int) -> None:
+def _backfill(url: str, keys: list[list[str]], months: list[str]) -> str:
+    backfill_id = launch_backfill(url, keys, months)
+    print(f"backfill {backfill_id} of {', '.join(months)} launched: {url}/runs/b/{backfill_id}")
+    return backfill_id
+
+
+def run(recent: list[str], rows: int, port: int) -> None:
     started = time.monotonic()
     state_dir = _state_dir()
     env = start_services(state_dir)
     os.environ.update(env)
+    months = {ds: list(recent) for ds in DATASETS}
+    months[YELLOW] = [HISTORIC_MONTH, *recent]
     mirror = state_dir / "mirror"
-    for ds in DEMO_DATASETS:
-        for month in months:
-            write_month(ds, month, rows, mirror)
-    write_zone_lookup(mirror)
-    print(f"sample months: {', '.join(months)} of yellow and green, {rows:,} rows each")
+    for ds, ds_months in months.items():
+        for month in ds_months:
+            write_official_month(ds.name, month, rows, mirror)
+    write_official_zone_lookup(mirror)
+    print(
+        f"official-layout months on the local mirror, {rows:,} rows each: "
+        + "; ".join(f"{ds.name} {', '.join(m)}" for ds, m in months.items())
+    )
 
     url = start_ui(state_dir, port)
     with dg.DagsterInstance.get() as instance:
-        zones = dg.materialize(ZONE_ASSETS, instance=instance, resources=resources_for("local"))
-        assert zones.success
-    keys = [trip_asset_key(ds, layer).path for ds in DEMO_DATASETS for layer in LAYERS]
-    keys += [key.path for key in analytics_keys().values()]
-    backfill_id = launch_backfill(url, keys, months)
-    print(f"backfill {backfill_id} launched: {url}/runs/b/{backfill_id}")
-    status = wait_backfill(url, backfill_id)
-    print(f"backfill {backfill_id}: {status}")
+        zones = build_zone_assets(TLC)
+        assert dg.materialize(zones, instance=instance, resources=resources_for("local")).success
+    backfills = [
+        _backfill(url, [trip_asset_key(ds, layer).path for layer in LAYERS], ds_months)
+        for ds, ds_months in months.items()
+    ]
+    statuses = [wait_backfill(url, b) for b in backfills]
+    marts = [key.path for key in analytics_keys().values()]
+    statuses.append(wait_backfill(url, _backfill(url, marts, months[YELLOW])))
+    print(f"backfills: {', '.join(statuses)}")
 
     print_layer_counts(months)
     print(
@@ -84,8 +99,9 @@ def run(months: list[str], rows: int, port: int) -> None:
     )
     print(f"demo took {time.monotonic() - started:.0f}s; the Dagster UI is at {url}")
     print("stop everything with: bash scripts/demo.sh stop")
-    if status not in ("COMPLETED", "COMPLETED_SUCCESS"):
-        raise SystemExit(f"backfill ended {status}: see {url}/runs/b/{backfill_id}")
+    failed = [s for s in statuses if s not in ("COMPLETED", "COMPLETED_SUCCESS")]
+    if failed:
+        raise SystemExit(f"a backfill ended {failed[0]}: see {url}/runs/backfills")
 
 
 def stop() -> None:
@@ -98,7 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", nargs="?", choices=["run", "stop"], default="run")
     parser.add_argument("--months", nargs="+", default=DEMO_MONTHS)
-    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     args = parser.parse_args()
     if args.command == "stop":

@@ -1,7 +1,8 @@
 """A local HTTP mirror on 127.0.0.1 that serves a directory like the public TLC mirror.
 
 Like GitHub release downloads it answers GET and HEAD with Content-Length, a strong content
-ETag, Last-Modified and application/octet-stream, and 404 for anything that is not a file.
+ETag, Last-Modified and application/octet-stream, and 404 for anything that is not a file
+(`missing_status=403` answers like the TLC's CloudFront host for a month not yet published).
 Bodies are streamed by `MirrorHandler.send_file`, which a fault-injecting mirror can override.
 """
 
@@ -42,7 +43,7 @@ class MirrorHandler(BaseHTTPRequestHandler):
     def respond(self, *, send_body: bool) -> None:
         path = self.server.resolve(self.path)
         if path is None:
-            self.send_error(HTTPStatus.NOT_FOUND)
+            self.send_error(self.server.missing_status)
             return
         with path.open("rb") as f:
             stat = os.fstat(f.fileno())
@@ -70,10 +71,16 @@ class MirrorServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(
-        self, root: Path, port: int = 0, handler: type[MirrorHandler] = MirrorHandler
+        self,
+        root: Path,
+        port: int = 0,
+        handler: type[MirrorHandler] = MirrorHandler,
+        *,
+        missing_status: int = HTTPStatus.NOT_FOUND,
     ) -> None:
         super().__init__(("127.0.0.1", port), handler)
         self.root = root.resolve()
+        self.missing_status = HTTPStatus(missing_status)
         self._etags: dict[tuple[str, int, int, int], str] = {}
         self._lock = threading.Lock()
 
@@ -109,10 +116,14 @@ class MirrorServer(ThreadingHTTPServer):
 
 @contextmanager
 def serve_directory(
-    root: Path, port: int = 0, *, handler: type[MirrorHandler] = MirrorHandler
+    root: Path,
+    port: int = 0,
+    *,
+    handler: type[MirrorHandler] = MirrorHandler,
+    missing_status: int = HTTPStatus.NOT_FOUND,
 ) -> Iterator[str]:
     """Serve `root` on 127.0.0.1 in a background thread; yield the base URL (with a slash)."""
-    server = MirrorServer(root, port, handler)
+    server = MirrorServer(root, port, handler, missing_status=missing_status)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="mirror", daemon=True
     )
@@ -129,11 +140,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument(
+        "--missing-status",
+        type=int,
+        choices=(404, 403),
+        default=404,
+        help="status for anything that is not a file: 404 like GitHub, 403 like CloudFront",
+    )
     args = parser.parse_args(argv)
     stop = {signal.SIGINT, signal.SIGTERM}
     # Blocked before the server thread starts, so only sigwait below receives them.
     signal.pthread_sigmask(signal.SIG_BLOCK, stop)
-    with serve_directory(args.root, args.port) as url:
+    with serve_directory(args.root, args.port, missing_status=args.missing_status) as url:
         print(url, flush=True)
         signal.sigwait(stop)
 

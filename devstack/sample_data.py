@@ -27,16 +27,21 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from taxi_platform.catalog import (
+    COURSE_MIRROR,
     DATASETS_BY_NAME,
     FHV,
     ZONE_COLUMNS,
     ZONE_LOOKUP_PATH,
+    Column,
     Kind,
     TaxiDataset,
-    source_file_name,
 )
 
 CHUNK_ROWS = 500_000
+_PARQUET_ONLY = frozenset(
+    {"airport_fee", "cbd_congestion_fee", "request_source"}
+    | {f"{end}_{axis}" for end in ("pickup", "dropoff") for axis in ("longitude", "latitude")}
+)
 OUT_OF_MONTH_SHARE = 0.002
 ZONE_COUNT = 265
 
@@ -80,7 +85,7 @@ def write_month(
     """Write `rows` trips for `month` ("YYYY-MM") to out_dir/<ds>/<ds>_tripdata_<month>.csv.gz."""
     start = _parse_month(month)
     share = OUT_OF_MONTH_SHARE if out_of_month_share is None else out_of_month_share
-    path = out_dir / ds.name / source_file_name(ds, month)
+    path = out_dir / ds.name / COURSE_MIRROR.file_name(ds, month)
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
     with (
@@ -135,9 +140,15 @@ def _parse_month(month: str) -> datetime:
     return datetime.strptime(month, "%Y-%m")
 
 
+def mirror_columns(ds: TaxiDataset) -> list[Column]:
+    """The columns of the course mirror's CSVs: the old TLC layout, without the columns the
+    official parquet files gained later."""
+    return [c for c in ds.columns if c.name not in _PARQUET_ONLY]
+
+
 def _headers(ds: TaxiDataset, year: int) -> list[str]:
     drift = _FHV_2019_HEADERS if ds is FHV and year < 2020 else {}
-    return [drift.get(c.name, c.source) for c in ds.columns]
+    return [drift.get(c.name, c.source) for c in mirror_columns(ds)]
 
 
 def _pick(rng: np.random.Generator, n: int, share: float) -> np.ndarray:
@@ -243,8 +254,9 @@ def _table(
 ) -> pa.Table:
     values = _trips(rng, n, ds, month, out_of_month_share)
     floats = float_int_month(month)
-    arrays = [_arrow(c.kind, *values[c.name], floats) for c in ds.columns]
-    return pa.Table.from_arrays(arrays, names=[c.name for c in ds.columns])
+    columns = mirror_columns(ds)
+    arrays = [_arrow(c.kind, *values[c.name], floats) for c in columns]
+    return pa.Table.from_arrays(arrays, names=[c.name for c in columns])
 
 
 def _arrow(kind: Kind, values: np.ndarray, mask: np.ndarray | None, float_ints: bool) -> pa.Array:

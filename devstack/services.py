@@ -182,6 +182,7 @@ def _command(root: Path, name: str, ports: dict[str, int]) -> list[str]:
         return [
             *python, "devstack.mirror",
             "--root", str(root / "mirror"), "--port", str(ports["mirror"]),
+            "--missing-status", "403",  # like the TLC's CDN for a month not published yet
         ]  # fmt: skip
     raise ValueError(f"no command for service {name!r}")
 

@@ -1,85 +1,60 @@
-"""Every name the platform uses, defined once: datasets and their columns, tables, asset keys,
-lake paths, GCS object names and source URLs. No Dagster import: the library uses it too.
-
-Each column has the header it carries in the TLC CSV (matched case-insensitively, because the
-fhv headers drift between years), the normalised snake_case name it lands under in the lake
-and every sink, and a logical type that maps to Arrow, BigQuery and PostgreSQL.
+"""Every name the platform uses, defined once: datasets, their eras and sources, tables, asset
+keys, lake paths, GCS object names and source URLs. No Dagster import: the library uses it too.
+The columns of each dataset are in `taxi_platform.schemas`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Literal
 
 import pyarrow as pa
 
+from taxi_platform.schemas import (
+    ARROW_TYPES,
+    BIGQUERY_TYPES,
+    FHV_COLUMNS,
+    FHVHV_COLUMNS,
+    GREEN_COLUMNS,
+    POSTGRES_TYPES,
+    SOURCE_MONTH,
+    YELLOW_COLUMNS,
+    ZONE_COLUMNS,
+    Column,
+    Kind,
+)
 
-class Kind(Enum):
-    """Logical column type, mapped once to every storage system."""
-
-    INT = "int"
-    FLOAT = "float"
-    STRING = "string"
-    TIMESTAMP = "timestamp"
-    DATE = "date"
-
-
-ARROW_TYPES: dict[Kind, pa.DataType] = {
-    Kind.INT: pa.int64(),
-    Kind.FLOAT: pa.float64(),
-    Kind.STRING: pa.string(),
-    Kind.TIMESTAMP: pa.timestamp("us", tz="UTC"),
-    Kind.DATE: pa.date32(),
-}
-BIGQUERY_TYPES: dict[Kind, str] = {
-    Kind.INT: "INT64",
-    Kind.FLOAT: "FLOAT64",
-    Kind.STRING: "STRING",
-    Kind.TIMESTAMP: "TIMESTAMP",
-    Kind.DATE: "DATE",
-}
-POSTGRES_TYPES: dict[Kind, str] = {
-    Kind.INT: "bigint",
-    Kind.FLOAT: "double precision",
-    Kind.STRING: "text",
-    Kind.TIMESTAMP: "timestamptz",
-    Kind.DATE: "date",
-}
+# Re-exported: the catalog is where the rest of the platform looks names up.
+__all__ = [
+    "ARROW_TYPES",
+    "BIGQUERY_TYPES",
+    "POSTGRES_TYPES",
+    "SOURCE_MONTH",
+    "ZONE_COLUMNS",
+    "Column",
+    "Kind",
+]
 
 
 @dataclass(frozen=True)
-class Column:
-    """One column: its TLC CSV header, its landed name and its logical type."""
+class Era:
+    """A run of months whose files share one layout; `name` is recorded with every month."""
 
-    source: str
     name: str
-    kind: Kind
-    required: bool = True
-    description: str = ""
-
-
-SOURCE_MONTH = Column(
-    "source_month",
-    "source_month",
-    Kind.DATE,
-    description=(
-        "First day of the partition month the row was published in (out-of-month pickups keep"
-        " their file's month)."
-    ),
-)
+    first_month: str
 
 
 @dataclass(frozen=True)
 class TaxiDataset:
-    """A TLC trip dataset published as one CSV.gz per month."""
+    """A TLC trip dataset: one file per month, landed in one canonical schema."""
 
     name: str
     description: str
     pickup_col: str
     dropoff_col: str
     columns: tuple[Column, ...]
+    eras: tuple[Era, ...]
 
     @property
     def landed_columns(self) -> tuple[Column, ...]:
@@ -92,92 +67,110 @@ class TaxiDataset:
     def column(self, name: str) -> Column:
         return next(c for c in self.landed_columns if c.name == name)
 
+    def era(self, month: str) -> str:
+        """The name of the layout era `month` belongs to."""
+        return [e.name for e in self.eras if e.first_month <= month][-1]
 
-def _amounts(*names: tuple[str, str]) -> tuple[Column, ...]:
-    return tuple(Column(src, name, Kind.FLOAT) for src, name in names)
-
-
-_TRIP_AMOUNTS = _amounts(
-    ("fare_amount", "fare_amount"),
-    ("extra", "extra"),
-    ("mta_tax", "mta_tax"),
-    ("tip_amount", "tip_amount"),
-    ("tolls_amount", "tolls_amount"),
-)
 
 YELLOW = TaxiDataset(
     name="yellow",
     description="Yellow (medallion) taxi trips.",
     pickup_col="tpep_pickup_datetime",
     dropoff_col="tpep_dropoff_datetime",
-    columns=(
-        Column("VendorID", "vendor_id", Kind.INT),
-        Column("tpep_pickup_datetime", "tpep_pickup_datetime", Kind.TIMESTAMP),
-        Column("tpep_dropoff_datetime", "tpep_dropoff_datetime", Kind.TIMESTAMP),
-        Column("passenger_count", "passenger_count", Kind.INT),
-        Column("trip_distance", "trip_distance", Kind.FLOAT),
-        Column("RatecodeID", "ratecode_id", Kind.INT),
-        Column("store_and_fwd_flag", "store_and_fwd_flag", Kind.STRING),
-        Column("PULocationID", "pu_location_id", Kind.INT),
-        Column("DOLocationID", "do_location_id", Kind.INT),
-        Column("payment_type", "payment_type", Kind.INT),
-        *_TRIP_AMOUNTS,
-        Column("improvement_surcharge", "improvement_surcharge", Kind.FLOAT),
-        Column("total_amount", "total_amount", Kind.FLOAT),
-        Column("congestion_surcharge", "congestion_surcharge", Kind.FLOAT, required=False),
+    columns=YELLOW_COLUMNS,
+    eras=(
+        Era("yellow-2009", "2009-01"),
+        Era("yellow-2010", "2010-01"),
+        Era("yellow-2011", "2011-01"),
+        Era("yellow-2023", "2023-02"),
+        Era("yellow-2025", "2025-01"),
+        Era("yellow-2026-06", "2026-06"),
     ),
 )
-
 GREEN = TaxiDataset(
     name="green",
     description="Green (street-hail livery) taxi trips.",
     pickup_col="lpep_pickup_datetime",
     dropoff_col="lpep_dropoff_datetime",
-    columns=(
-        Column("VendorID", "vendor_id", Kind.INT),
-        Column("lpep_pickup_datetime", "lpep_pickup_datetime", Kind.TIMESTAMP),
-        Column("lpep_dropoff_datetime", "lpep_dropoff_datetime", Kind.TIMESTAMP),
-        Column("store_and_fwd_flag", "store_and_fwd_flag", Kind.STRING),
-        Column("RatecodeID", "ratecode_id", Kind.INT),
-        Column("PULocationID", "pu_location_id", Kind.INT),
-        Column("DOLocationID", "do_location_id", Kind.INT),
-        Column("passenger_count", "passenger_count", Kind.INT),
-        Column("trip_distance", "trip_distance", Kind.FLOAT),
-        *_TRIP_AMOUNTS,
-        Column("ehail_fee", "ehail_fee", Kind.FLOAT, description="Always empty in the TLC data."),
-        Column("improvement_surcharge", "improvement_surcharge", Kind.FLOAT),
-        Column("total_amount", "total_amount", Kind.FLOAT),
-        Column("payment_type", "payment_type", Kind.INT),
-        Column("trip_type", "trip_type", Kind.INT),
-        Column("congestion_surcharge", "congestion_surcharge", Kind.FLOAT, required=False),
+    columns=GREEN_COLUMNS,
+    eras=(
+        Era("green-2013", "2013-08"),
+        Era("green-2023", "2023-02"),
+        Era("green-2025", "2025-01"),
+        Era("green-2026-06", "2026-06"),
     ),
 )
-
 FHV = TaxiDataset(
     name="fhv",
-    description="For-hire vehicle trips (header case drifts between years).",
+    description="For-hire vehicle trips of non-high-volume bases (header case drifts).",
     pickup_col="pickup_datetime",
     dropoff_col="dropoff_datetime",
-    columns=(
-        Column("dispatching_base_num", "dispatching_base_num", Kind.STRING),
-        Column("pickup_datetime", "pickup_datetime", Kind.TIMESTAMP),
-        Column("dropOff_datetime", "dropoff_datetime", Kind.TIMESTAMP),
-        Column("PUlocationID", "pu_location_id", Kind.INT),
-        Column("DOlocationID", "do_location_id", Kind.INT),
-        Column("SR_Flag", "sr_flag", Kind.INT),
-        Column("Affiliated_base_number", "affiliated_base_number", Kind.STRING, required=False),
+    columns=FHV_COLUMNS,
+    eras=(Era("fhv-2015", "2015-01"), Era("fhv-2023", "2023-02")),
+)
+FHVHV = TaxiDataset(
+    name="fhvhv",
+    description="High-volume for-hire trips (Uber, Lyft, Via, Juno).",
+    pickup_col="pickup_datetime",
+    dropoff_col="dropoff_datetime",
+    columns=FHVHV_COLUMNS,
+    eras=(
+        Era("fhvhv-2019", "2019-01"),
+        Era("fhvhv-2023", "2023-02"),
+        Era("fhvhv-2025", "2025-01"),
     ),
 )
 
-DATASETS: tuple[TaxiDataset, ...] = (YELLOW, GREEN, FHV)
+DATASETS: tuple[TaxiDataset, ...] = (YELLOW, GREEN, FHV, FHVHV)
 DATASETS_BY_NAME: dict[str, TaxiDataset] = {ds.name: ds for ds in DATASETS}
 
-ZONE_COLUMNS: tuple[Column, ...] = (
-    Column("LocationID", "location_id", Kind.INT),
-    Column("Borough", "borough", Kind.STRING),
-    Column("Zone", "zone", Kind.STRING),
-    Column("service_zone", "service_zone", Kind.STRING),
+
+# --- Sources: where each dataset's monthly files are published. ---
+
+FileFormat = Literal["parquet", "csv.gz"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A publisher of monthly trip files: its URL layout, file format and months."""
+
+    name: str
+    base_url: str
+    file_format: FileFormat
+    first_months: dict[str, str]
+    last_month: str | None
+    """The newest month it will ever hold; None: it keeps publishing."""
+
+    def file_name(self, ds: TaxiDataset, month: str) -> str:
+        return f"{ds.name}_tripdata_{month}.{self.file_format}"
+
+    def url(self, base_url: str, ds: TaxiDataset, month: str) -> str:
+        folder = "trip-data" if self.file_format == "parquet" else ds.name
+        return f"{base_url.rstrip('/')}/{folder}/{self.file_name(ds, month)}"
+
+
+TLC = Source(
+    name="tlc",
+    base_url="https://d37ci6vzurychx.cloudfront.net",
+    file_format="parquet",
+    first_months={"yellow": "2009-01", "green": "2014-01", "fhv": "2015-01", "fhvhv": "2019-02"},
+    last_month=None,
 )
+COURSE_MIRROR = Source(
+    name="course-mirror",
+    base_url="https://github.com/DataTalksClub/nyc-tlc-data/releases/download",
+    file_format="csv.gz",
+    first_months={"yellow": "2019-01", "green": "2019-01", "fhv": "2019-01", "fhvhv": "2019-02"},
+    last_month="2021-07",
+)
+SOURCES: dict[str, Source] = {s.name: s for s in (TLC, COURSE_MIRROR)}
+
+
+def source_named(name: str) -> Source:
+    """The source called `name` (`TAXI_SOURCE`); refuses any other name."""
+    if name not in SOURCES:
+        raise ValueError(f"TAXI_SOURCE must be one of {', '.join(SOURCES)}, not {name!r}")
+    return SOURCES[name]
 
 
 # --- Tables and asset keys: keys name where the data lives; groups name the dataset. ---
@@ -208,7 +201,7 @@ def staging_table(ds: TaxiDataset, month: str) -> str:
 def trip_key(ds: TaxiDataset, layer: Layer) -> KeyPath:
     """The asset key path of one layer of a dataset."""
     if layer == "raw":
-        return ("raw", ds.name, "trips_csv")
+        return ("raw", ds.name, "trips_file")
     if layer == "lake":
         return ("clean", ds.name, "trips_parquet")
     if layer == "gcs":
@@ -228,26 +221,15 @@ def mart_key(engine: Engine) -> KeyPath:
 
 # --- Locations: source URLs, lake files and GCS objects. ---
 
-COURSE_MIRROR_URL = "https://github.com/DataTalksClub/nyc-tlc-data/releases/download/"
-"""The course's CSV.gz mirror: the default source."""
 ZONE_LOOKUP_PATH = "misc/taxi_zone_lookup.csv"
-
-
-def source_file_name(ds: TaxiDataset, month: str) -> str:
-    return f"{ds.name}_tripdata_{month}.csv.gz"
-
-
-def source_url(base_url: str, ds: TaxiDataset, month: str) -> str:
-    """URL of the month's CSV.gz under a mirror laid out like the public TLC mirror."""
-    return f"{base_url.rstrip('/')}/{ds.name}/{source_file_name(ds, month)}"
 
 
 def zone_lookup_url(base_url: str) -> str:
     return f"{base_url.rstrip('/')}/{ZONE_LOOKUP_PATH}"
 
 
-def raw_path(lake_root: Path, ds: TaxiDataset, month: str) -> Path:
-    return lake_root / "raw" / ds.name / source_file_name(ds, month)
+def raw_path(lake_root: Path, source: Source, ds: TaxiDataset, month: str) -> Path:
+    return lake_root / "raw" / ds.name / source.file_name(ds, month)
 
 
 def source_record_path(raw: Path) -> Path:

@@ -4,30 +4,34 @@ the failure alert, the resources and the executor. Settings are read when it loa
 from __future__ import annotations
 
 import warnings
+from datetime import UTC, datetime
 
 import dagster as dg
 
-from taxi_platform.catalog import ANALYTICS_GROUP, DATASETS
+from taxi_platform.catalog import ANALYTICS_GROUP, DATASETS, source_named
 from taxi_platform.defs.analytics import build_analytics_assets
 from taxi_platform.defs.automation import build_automation_sensor, follow_upstream
 from taxi_platform.defs.executors import executor_for
-from taxi_platform.defs.partitions import monthly_partitions
+from taxi_platform.defs.partitions import dataset_partitions, monthly_partitions, newest_month
 from taxi_platform.defs.resources import resources_for
 from taxi_platform.defs.sensors import build_failure_alert_sensor
 from taxi_platform.defs.trips import MONTHS_PER_RUN, build_trip_definitions
-from taxi_platform.defs.zones import ZONE_ASSETS
+from taxi_platform.defs.zones import build_zone_assets
 from taxi_platform.settings import get_env, load_settings
 
 # BackfillPolicy is beta in Dagster 1.13; it is pinned, so the per-asset warning is noise.
 warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
 
 
-def build_definitions() -> dg.Definitions:
+def build_definitions(now: datetime | None = None) -> dg.Definitions:
+    """Everything, for the source `TAXI_SOURCE` names, partitioned up to the newest month it
+    is expected to hold at `now`."""
     settings = load_settings()
-    partitions = monthly_partitions(settings.last_month)
+    source = source_named(settings.source)
+    last_month = newest_month(source, settings, now or datetime.now(UTC))
     analytics = dg.Definitions(
         assets=build_analytics_assets(
-            partitions,
+            monthly_partitions(last_month, first_month=min(source.first_months.values())),
             automation_condition=follow_upstream(),
             backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=MONTHS_PER_RUN),
         ),
@@ -40,10 +44,13 @@ def build_definitions() -> dg.Definitions:
         ],
     )
     return dg.Definitions.merge(
-        *(build_trip_definitions(ds, partitions, settings) for ds in DATASETS),
+        *(
+            build_trip_definitions(ds, dataset_partitions(ds, source, last_month), source, settings)
+            for ds in DATASETS
+        ),
         analytics,
         dg.Definitions(
-            assets=ZONE_ASSETS,
+            assets=build_zone_assets(source),
             sensors=[build_failure_alert_sensor(settings), build_automation_sensor(settings)],
             resources=resources_for(get_env()),
             executor=executor_for(settings.executor),

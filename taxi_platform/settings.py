@@ -39,6 +39,8 @@ class Settings:
     sensor_interval_seconds: int
     ui_url: str
     executor: str
+    source: str
+    """`TAXI_SOURCE`: `tlc` (the official parquet files; the default) or `course-mirror`."""
 
 
 def is_set(name: str) -> bool:
@@ -58,4 +60,5 @@ def load_settings() -> Settings:
         sensor_interval_seconds=int(os.getenv("TAXI_SENSOR_INTERVAL_SECONDS", "3600")),
         ui_url=os.getenv("TAXI_UI_URL", "http://127.0.0.1:3000").rstrip("/"),
         executor=os.getenv("TAXI_EXECUTOR") or "in_process",
+        source=os.getenv("TAXI_SOURCE") or "tlc",
     )

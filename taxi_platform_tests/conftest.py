@@ -38,7 +38,9 @@ def stack(stack_dir: Path) -> Iterator[dict[str, str]]:
                 write_month(ds, month, SAMPLE_ROWS, mirror, seed=7)
         write_zone_lookup(mirror)
         saved = dict(os.environ)
-        os.environ.update(env)
+        # The course mirror's layout: what `write_month` generates (the official parquet
+        # layout's tests choose their source explicitly).
+        os.environ.update(env, TAXI_SOURCE="course-mirror")
         try:
             yield env
         finally:

@@ -12,7 +12,7 @@ import yaml
 from dagster._config import process_config
 from dagster._core.instance.config import dagster_instance_config
 
-from taxi_platform.catalog import YELLOW
+from taxi_platform.catalog import COURSE_MIRROR, YELLOW
 from taxi_platform.defs.executors import EXECUTORS, executor_for
 from taxi_platform.defs.partitions import monthly_partitions
 from taxi_platform.defs.resources import resources_for
@@ -61,7 +61,7 @@ def test_each_executor_runs_the_pipeline_definitions(
 
     assert executor.name == executor_for(name).name
     defs = dg.Definitions(
-        assets=build_trip_assets(YELLOW, monthly_partitions()),
+        assets=build_trip_assets(YELLOW, monthly_partitions(), COURSE_MIRROR),
         resources=resources_for("local"),
         executor=executor,
     )

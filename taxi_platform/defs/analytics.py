@@ -24,10 +24,12 @@ from taxi_platform.lib.warehouse import bigquery as bigquery_engine
 from taxi_platform.lib.warehouse import postgres as postgres_engine
 
 _DESCRIPTION = (
-    "Trips and revenue per day, service type (yellow, green) and pickup zone, joined with the "
-    "TLC zone lookup; built with SQL inside {where}. A month is replaced atomically "
-    "(DELETE + INSERT in one transaction); pickups outside the month are left out."
+    "Trips and revenue per day, service (yellow, green, fhv, fhvhv) and pickup zone, joined with"
+    " the TLC zone lookup; built with SQL inside {where}. A month is replaced atomically"
+    " (DELETE + INSERT in one transaction); pickups outside the month are left out."
 )
+# Datasets start in different months: a mart month reads the trip months that exist.
+_SAME_MONTH = dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)
 
 MonthBuilder = Callable[[str], tuple[marts.MonthSummary, tuple[TaxiDataset, ...]]]
 
@@ -40,7 +42,7 @@ def analytics_keys() -> dict[Engine, dg.AssetKey]:
 def _input_keys(engine: Engine) -> dict[str, dg.AssetKey]:
     """The asset key of each table the mart reads in `engine`, by table name."""
     keys = {ZONE_TABLE: dg.AssetKey(catalog.zone_key(engine))}
-    for ds in marts.REVENUE_DATASETS:
+    for ds in marts.MART_DATASETS:
         keys[catalog.trips_table(ds)] = dg.AssetKey(catalog.trip_key(ds, engine))
     return keys
 
@@ -75,7 +77,7 @@ def _build_months(
             summary, sources = build(month)
         except marts.MissingInputError as err:
             raise dg.Failure(description=f"{month}: {err}", allow_retries=False) from err
-        missing = [ds.name for ds in marts.REVENUE_DATASETS if ds not in sources]
+        missing = [ds.name for ds in marts.MART_DATASETS if ds not in sources]
         if missing:
             context.log.warning(f"{month}: no trips table yet for {', '.join(missing)}")
         per_month[month] = {**summary.metadata(), "seconds": round(time.monotonic() - started, 3)}
@@ -100,7 +102,10 @@ def build_analytics_assets(
     def common(engine: Engine) -> dict[str, Any]:
         return {
             "key": keys[engine],
-            "deps": list(_input_keys(engine).values()),
+            "deps": [
+                dg.AssetDep(key, partition_mapping=None if table == ZONE_TABLE else _SAME_MONTH)
+                for table, key in _input_keys(engine).items()
+            ],
             "partitions_def": partitions,
             "group_name": ANALYTICS_GROUP,
             "owners": ["team:analytics"],

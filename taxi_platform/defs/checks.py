@@ -13,6 +13,7 @@ PICKUP_IN_MONTH = "pickup_in_month"
 DISTANCE_NON_NEGATIVE = "trip_distance_non_negative"
 ROWS_RECONCILE = "rows_reconcile_with_raw"
 ROWS_MATCH_LAKE = "rows_match_lake"
+KNOWN_COLUMNS = "columns_known"
 
 
 def lake_check_specs(ds: TaxiDataset, key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
@@ -38,6 +39,14 @@ def lake_check_specs(ds: TaxiDataset, key: dg.AssetKey) -> list[dg.AssetCheckSpe
             description="Lake rows = raw rows read - rejected rows.",
         ),
     ]
+    specs.append(
+        dg.AssetCheckSpec(
+            KNOWN_COLUMNS,
+            asset=key,
+            description="Every source column is in the canonical schema (warning: an unknown"
+            " one is kept in the lake file and named here).",
+        )
+    )
     if has_distance(ds):
         specs.append(
             dg.AssetCheckSpec(
@@ -88,6 +97,8 @@ def lake_check_results(
             rejected_rows=sum(reports[m].rejected for m in months),
         ),
     ]
+    unknown = sorted({c for m in months for c in reports[m].unknown_columns})
+    results.append(result(KNOWN_COLUMNS, not unknown, warn, unknown_columns=", ".join(unknown)))
     if quality[months[0]].negative_distance is not None:
         negative = sum(quality[m].negative_distance or 0 for m in months)
         results.append(

@@ -1,19 +1,40 @@
-"""The one monthly partitioning shared by every monthly asset."""
+"""Monthly partitions: each dataset's run from its first month at the source to the newest
+month the source is expected to hold."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import dagster as dg
 
-from taxi_platform.lib.months import next_month
+from taxi_platform.catalog import COURSE_MIRROR, Source, TaxiDataset
+from taxi_platform.lib.months import months_before, next_month
+from taxi_platform.settings import Settings
 
-FIRST_MONTH = "2019-01"
 MONTH_FMT = "%Y-%m"
 
 
-def monthly_partitions(last_month: str | None = None) -> dg.MonthlyPartitionsDefinition:
-    """Months from 2019-01; up to and including `last_month` (YYYY-MM) when given."""
+def monthly_partitions(
+    last_month: str | None = None, *, first_month: str = COURSE_MIRROR.first_months["yellow"]
+) -> dg.MonthlyPartitionsDefinition:
+    """Months from `first_month`; up to and including `last_month` (YYYY-MM) when given, else
+    up to the last complete month."""
     return dg.MonthlyPartitionsDefinition(
-        start_date=FIRST_MONTH,
+        start_date=first_month,
         end_date=next_month(last_month) if last_month else None,
         fmt=MONTH_FMT,
     )
+
+
+def newest_month(source: Source, settings: Settings, now: datetime) -> str:
+    """The newest month to partition: `TAXI_LAST_MONTH`, else the month the publication lag
+    says is out by `now`; never past the source's own last month."""
+    month = settings.last_month or months_before(now, settings.publication_lag_months)
+    return min(month, source.last_month) if source.last_month else month
+
+
+def dataset_partitions(
+    ds: TaxiDataset, source: Source, last_month: str
+) -> dg.MonthlyPartitionsDefinition:
+    """The months `source` publishes for `ds`, up to `last_month`."""
+    return monthly_partitions(last_month, first_month=source.first_months[ds.name])

@@ -24,22 +24,28 @@ from google.cloud import bigquery
 from google.oauth2 import service_account
 from pydantic import Field
 
-from taxi_platform.catalog import COURSE_MIRROR_URL
+from taxi_platform.catalog import Source
 from taxi_platform.lib.identifiers import gcs_bucket, sql_name
-from taxi_platform.lib.source import RemoteFile, download, probe
+from taxi_platform.lib.source import RemoteFile, Verifier, download, probe
 from taxi_platform.settings import Env, is_set
 
 
 class TlcSource(dg.ConfigurableResource):
     """Where TLC files are downloaded from, with timeout and retry settings."""
 
-    base_url: str = Field(default=COURSE_MIRROR_URL, description="Mirror root URL.")
+    base_url: str | None = Field(
+        default=None, description="Root URL of a mirror of the source; default: the source's own."
+    )
     timeout_seconds: float = Field(default=60.0, description="Per-request connect/read timeout.")
     attempt_timeout_seconds: float | None = Field(
         default=None, description="Limit of one download attempt; default 10 x timeout_seconds."
     )
     max_attempts: int = Field(default=5, description="Attempts per download (5xx, drops).")
     backoff_seconds: float = Field(default=2.0, description="First retry delay; doubles.")
+
+    def root(self, source: Source) -> str:
+        """The URL files of `source` are fetched under."""
+        return self.base_url or source.base_url
 
     def probe(
         self, url: str, log: logging.Logger | None = None, *, attempts: int | None = None
@@ -55,7 +61,7 @@ class TlcSource(dg.ConfigurableResource):
             )
 
     def download(
-        self, url: str, dst: Path, log: logging.Logger, *, gzip_expected: bool = True
+        self, url: str, dst: Path, log: logging.Logger, *, verify: Verifier | None
     ) -> RemoteFile:
         with requests.Session() as session:
             return download(
@@ -66,7 +72,7 @@ class TlcSource(dg.ConfigurableResource):
                 attempts=self.max_attempts,
                 backoff=self.backoff_seconds,
                 log=log,
-                gzip_expected=gzip_expected,
+                verify=verify,
                 attempt_timeout=self.attempt_timeout_seconds,
             )
 
@@ -194,7 +200,7 @@ def resources_for(env: Env) -> dict[str, dg.ConfigurableResource]:
         warehouse["location"] = _env_or("BQ_LOCATION", None)
         warehouse["gcp_credentials"] = _env_or("GCP_CREDENTIALS", None)
     return {
-        "tlc": TlcSource(base_url=_env_or("TLC_BASE_URL", COURSE_MIRROR_URL)),
+        "tlc": TlcSource(base_url=_env_or("TLC_BASE_URL", None)),
         "lake": LakeResource(root=dg.EnvVar("TAXI_LAKE_DIR")),
         "gcs": LakeBucketResource(project=dg.EnvVar("GCP_PROJECT"), bucket=dg.EnvVar("GCS_BUCKET")),
         "bigquery": WarehouseResource(**warehouse),

@@ -1,17 +1,10 @@
 """Monthly schedules: each materializes the newest month the source should have published."""
 
-from datetime import datetime
-
 import dagster as dg
 
 from taxi_platform.catalog import TaxiDataset
+from taxi_platform.lib.months import months_before
 from taxi_platform.settings import Settings
-
-
-def expected_month(when: datetime, lag_months: int) -> str:
-    """The YYYY-MM month `lag_months` before the month of `when`."""
-    index = when.year * 12 + when.month - 1 - lag_months
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
 def build_monthly_schedule(
@@ -34,7 +27,7 @@ def build_monthly_schedule(
         f"{settings.publication_lag_months} months before the tick.",
     )
     def monthly_schedule(context: dg.ScheduleEvaluationContext):
-        month = expected_month(context.scheduled_execution_time, settings.publication_lag_months)
+        month = months_before(context.scheduled_execution_time, settings.publication_lag_months)
         if month not in partitions.get_partition_keys(
             current_time=context.scheduled_execution_time
         ):

@@ -7,7 +7,7 @@ import dagster as dg
 import requests
 
 from taxi_platform import catalog
-from taxi_platform.catalog import TaxiDataset
+from taxi_platform.catalog import Source, TaxiDataset
 from taxi_platform.defs.resources import AlertWebhook, TlcSource
 from taxi_platform.lib.source import DownloadError, NotPublishedError
 from taxi_platform.settings import Settings
@@ -29,6 +29,7 @@ def next_month_to_request(
 
 def build_new_month_sensor(
     ds: TaxiDataset,
+    source: Source,
     job_name: str,
     partitions: dg.PartitionsDefinition,
     settings: Settings,
@@ -58,7 +59,7 @@ def build_new_month_sensor(
         if month is None:
             return dg.SkipReason(f"every {ds.name} partition is materialized or requested")
         try:
-            tlc.probe(catalog.source_url(tlc.base_url, ds, month), attempts=1)
+            tlc.probe(source.url(tlc.root(source), ds, month), attempts=1)
         except NotPublishedError:
             return dg.SkipReason(f"{ds.name} {month} is not published yet")
         except (requests.RequestException, DownloadError) as err:

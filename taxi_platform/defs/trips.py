@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import dagster as dg
+import pyarrow.parquet as pq
 
 from taxi_platform import catalog
-from taxi_platform.catalog import Layer, TaxiDataset
+from taxi_platform.catalog import FileFormat, Layer, Source, TaxiDataset
 from taxi_platform.defs.automation import follow_upstream
 from taxi_platform.defs.checks import (
     ROWS_MATCH_LAKE,
@@ -44,8 +45,16 @@ from taxi_platform.defs.sensors import build_new_month_sensor
 from taxi_platform.lib.files import atomic_write_text
 from taxi_platform.lib.gcs import upload_if_changed
 from taxi_platform.lib.lake import CleanReport, SourceFileError, csv_to_parquet
+from taxi_platform.lib.lake_parquet import parquet_to_parquet
 from taxi_platform.lib.quality import LakeQuality, measure_lake_month, parquet_rows
-from taxi_platform.lib.source import DownloadError, NotPublishedError, RemoteFile
+from taxi_platform.lib.source import (
+    DownloadError,
+    NotPublishedError,
+    RemoteFile,
+    Verifier,
+    verify_gzip,
+    verify_parquet,
+)
 from taxi_platform.lib.warehouse import bigquery as bigquery_engine
 from taxi_platform.lib.warehouse import postgres as postgres_engine
 from taxi_platform.settings import Settings
@@ -114,25 +123,32 @@ def _landed_remote(raw: Path) -> RemoteFile | None:
     return landed if landed.size == raw.stat().st_size else None
 
 
-def _raw_asset(ds: TaxiDataset, common: dict[str, Any]) -> dg.AssetsDefinition:
+VERIFIERS: dict[FileFormat, Verifier] = {"csv.gz": verify_gzip, "parquet": verify_parquet}
+CLEANERS: dict[FileFormat, Callable[[Path, Path, TaxiDataset, str], CleanReport]] = {
+    "csv.gz": csv_to_parquet,
+    "parquet": parquet_to_parquet,
+}
+
+
+def _raw_asset(ds: TaxiDataset, source: Source, common: dict[str, Any]) -> dg.AssetsDefinition:
     @dg.asset(
         key=trip_asset_key(ds, "raw"),
-        kinds={"csv"},
-        description=f"{ds.description} Raw monthly "
-        "CSV.gz from the TLC mirror, landed in the lake; skipped when unchanged.",
+        kinds={source.file_format.split(".")[0]},
+        description=f"{ds.description} The month's {source.file_format} file from the"
+        f" {source.name} source, landed in the lake as published; skipped when unchanged.",
         **common,
     )
     def raw_trips(
         context: dg.AssetExecutionContext, tlc: TlcSource, lake: LakeResource
     ) -> dg.MaterializeResult:
         def land(month: str) -> dict[str, Any]:
-            url = catalog.source_url(tlc.base_url, ds, month)
-            dst = catalog.raw_path(lake.path, ds, month)
+            url = source.url(tlc.root(source), ds, month)
+            dst = catalog.raw_path(lake.path, source, ds, month)
             remote = tlc.probe(url, context.log)
             landed = _landed_remote(dst)
             skipped = landed is not None and landed.same_as(remote)
             if not skipped:
-                remote = tlc.download(url, dst, context.log)
+                remote = tlc.download(url, dst, context.log, verify=VERIFIERS[source.file_format])
                 atomic_write_text(catalog.source_record_path(dst), json.dumps(remote.__dict__))
             return {
                 "url": dg.MetadataValue.url(url),
@@ -171,10 +187,12 @@ def _cleaned_metadata(month: CleanedMonth) -> dict[str, Any]:
         "recoded_sample": rejection_sample(report.recoded_examples),
         "unknown_columns": ", ".join(report.unknown_columns),
         "missing_optional_columns": ", ".join(report.missing_optional_columns),
+        "schema_era": report.era,
+        "schema_fingerprint": report.fingerprint,
     }
 
 
-def _lake_asset(ds: TaxiDataset, downstream: dict[str, Any]) -> dg.AssetsDefinition:
+def _lake_asset(ds: TaxiDataset, source: Source, downstream: dict[str, Any]) -> dg.AssetsDefinition:
     key = trip_asset_key(ds, "lake")
 
     @dg.asset(
@@ -190,7 +208,8 @@ def _lake_asset(ds: TaxiDataset, downstream: dict[str, Any]) -> dg.AssetsDefinit
     ) -> dg.MaterializeResult:
         def clean(month: str) -> CleanedMonth:
             dst = catalog.clean_path(lake.path, ds, month)
-            report = csv_to_parquet(catalog.raw_path(lake.path, ds, month), dst, ds, month)
+            src = catalog.raw_path(lake.path, source, ds, month)
+            report = CLEANERS[source.file_format](src, dst, ds, month)
             return CleanedMonth(report, measure_lake_month(dst, ds, month), dst)
 
         runs = each_month(context, ds, clean)
@@ -292,10 +311,12 @@ def _bigquery_asset(ds: TaxiDataset, sink: dict[str, Any]) -> dg.AssetsDefinitio
         with bigquery.get_client() as client:
 
             def load(month: str) -> LoadedMonth:
-                lake_rows = parquet_rows(catalog.clean_path(lake.path, ds, month))
+                src = catalog.clean_path(lake.path, ds, month)
                 uri = catalog.gcs_uri(gcs.bucket, ds, month)
-                rows = bigquery_engine.replace_month(client, bigquery.dataset_id, ds, month, uri)
-                return LoadedMonth(rows, lake_rows)
+                rows = bigquery_engine.replace_month(
+                    client, bigquery.dataset_id, ds, month, uri, pq.read_schema(src)
+                )
+                return LoadedMonth(rows, parquet_rows(src))
 
             runs = each_month(context, ds, load)
         table = f"{bigquery.dataset_id}.{catalog.trips_table(ds)}"
@@ -328,9 +349,9 @@ def _postgres_asset(ds: TaxiDataset, sink: dict[str, Any]) -> dg.AssetsDefinitio
 
 
 def build_trip_assets(
-    ds: TaxiDataset, partitions: dg.PartitionsDefinition
+    ds: TaxiDataset, partitions: dg.PartitionsDefinition, source: Source
 ) -> list[dg.AssetsDefinition]:
-    """The five monthly assets of one dataset, all in group `ds.name`."""
+    """The five monthly assets of one dataset from `source`, all in group `ds.name`."""
     common: dict[str, Any] = {
         "partitions_def": partitions,
         "group_name": ds.name,
@@ -341,8 +362,8 @@ def build_trip_assets(
     downstream = {**common, "automation_condition": follow_upstream()}
     sink = {**downstream, "retry_policy": SINK_RETRY}
     return [
-        _raw_asset(ds, common),
-        _lake_asset(ds, downstream),
+        _raw_asset(ds, source, common),
+        _lake_asset(ds, source, downstream),
         _gcs_asset(ds, sink),
         _bigquery_asset(ds, sink),
         _postgres_asset(ds, sink),
@@ -350,7 +371,7 @@ def build_trip_assets(
 
 
 def build_trip_definitions(
-    ds: TaxiDataset, partitions: dg.PartitionsDefinition, settings: Settings
+    ds: TaxiDataset, partitions: dg.PartitionsDefinition, source: Source, settings: Settings
 ) -> dg.Definitions:
     """Everything of one dataset: its assets, its monthly job, schedule and new-month sensor."""
     job = dg.define_asset_job(
@@ -359,8 +380,8 @@ def build_trip_definitions(
         description=f"Every layer of {ds.name} for one month.",
     )
     return dg.Definitions(
-        assets=build_trip_assets(ds, partitions),
+        assets=build_trip_assets(ds, partitions, source),
         jobs=[job],
         schedules=[build_monthly_schedule(ds, job.name, partitions, settings)],
-        sensors=[build_new_month_sensor(ds, job.name, partitions, settings)],
+        sensors=[build_new_month_sensor(ds, source, job.name, partitions, settings)],
     )

@@ -9,7 +9,7 @@ import dagster as dg
 import pyarrow.csv as pacsv
 
 from taxi_platform import catalog
-from taxi_platform.catalog import BIGQUERY_TYPES, ZONE_COLUMNS, ZONE_TABLE, ZONES_GROUP
+from taxi_platform.catalog import BIGQUERY_TYPES, ZONE_COLUMNS, ZONE_TABLE, ZONES_GROUP, Source
 from taxi_platform.defs.resources import (
     LakeResource,
     PostgresResource,
@@ -60,37 +60,40 @@ def _table_metadata(table: str, rows: int, started: float) -> dict[str, object]:
     }
 
 
-@dg.asset(
-    key=ZONE_LOOKUP_KEY,
-    kinds={"csv"},
-    metadata={"dagster/column_schema": zone_schema(source_names=True)},
-    **_COMMON,
-)
-def taxi_zone_lookup(
-    context: dg.AssetExecutionContext, tlc: TlcSource, lake: LakeResource
-) -> dg.MaterializeResult:
-    """TLC taxi zones (LocationID, Borough, Zone, service_zone), landed in the lake."""
-    url = catalog.zone_lookup_url(tlc.base_url)
-    dst = catalog.zone_lookup_path(lake.path)
-    try:
-        tlc.download(url, dst, context.log, gzip_expected=False)
-    except (NotPublishedError, DownloadError) as err:
-        raise dg.Failure(description=str(err), allow_retries=False) from err
-    table = pacsv.read_csv(dst)
-    expected = [c.source for c in ZONE_COLUMNS]
-    if table.column_names != expected:
-        raise dg.Failure(
-            description=f"{dst.name}: header {table.column_names} is not {expected}",
-            allow_retries=False,
-        )
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": table.num_rows,
-            "dagster/column_schema": zone_schema(source_names=True),
-            "bytes": dst.stat().st_size,
-            "path": dg.MetadataValue.path(str(dst)),
-        }
+def _zone_lookup_asset(source: Source) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=ZONE_LOOKUP_KEY,
+        kinds={"csv"},
+        metadata={"dagster/column_schema": zone_schema(source_names=True)},
+        **_COMMON,
     )
+    def taxi_zone_lookup(
+        context: dg.AssetExecutionContext, tlc: TlcSource, lake: LakeResource
+    ) -> dg.MaterializeResult:
+        """TLC taxi zones (LocationID, Borough, Zone, service_zone), landed in the lake."""
+        url = catalog.zone_lookup_url(tlc.root(source))
+        dst = catalog.zone_lookup_path(lake.path)
+        try:
+            tlc.download(url, dst, context.log, verify=None)
+        except (NotPublishedError, DownloadError) as err:
+            raise dg.Failure(description=str(err), allow_retries=False) from err
+        table = pacsv.read_csv(dst)
+        expected = [c.source for c in ZONE_COLUMNS]
+        if table.column_names != expected:
+            raise dg.Failure(
+                description=f"{dst.name}: header {table.column_names} is not {expected}",
+                allow_retries=False,
+            )
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": table.num_rows,
+                "dagster/column_schema": zone_schema(source_names=True),
+                "bytes": dst.stat().st_size,
+                "path": dg.MetadataValue.path(str(dst)),
+            }
+        )
+
+    return taxi_zone_lookup
 
 
 def _zone_csv(lake: LakeResource) -> Path:
@@ -135,8 +138,6 @@ def postgres_zone_lookup(lake: LakeResource, postgres: PostgresResource) -> dg.M
     return dg.MaterializeResult(metadata=_table_metadata(table, rows, started))
 
 
-ZONE_ASSETS: list[dg.AssetsDefinition] = [
-    taxi_zone_lookup,
-    bigquery_zone_lookup,
-    postgres_zone_lookup,
-]
+def build_zone_assets(source: Source) -> list[dg.AssetsDefinition]:
+    """The zone lookup from `source`, and its tables in BigQuery and PostgreSQL."""
+    return [_zone_lookup_asset(source), bigquery_zone_lookup, postgres_zone_lookup]

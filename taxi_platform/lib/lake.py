@@ -37,6 +37,7 @@ cell, so bad rows are rejected, not fatal. The fallback only runs for dirty file
 from __future__ import annotations
 
 import gzip
+import hashlib
 import re
 import zlib
 from dataclasses import dataclass, field, replace
@@ -91,6 +92,9 @@ class CleanReport:
     rows_written: int = 0
     rejected: int = 0
     out_of_month: int = 0
+    era: str = ""
+    fingerprint: str = ""
+    """A short hash of the source file's column names and types."""
     unknown_columns: list[str] = field(default_factory=list)
     missing_optional_columns: list[str] = field(default_factory=list)
     examples: list[Rejection] = field(default_factory=list)
@@ -119,6 +123,11 @@ def read_header(path: Path, month: str) -> list[str]:
     return [cell.strip().strip('"') for cell in text.split(",")]
 
 
+def fingerprint(fields: list[str]) -> str:
+    """A short, stable hash of a file's column names (and types, where the file has them)."""
+    return hashlib.sha256("|".join(fields).encode()).hexdigest()[:16]
+
+
 def _decode_cell(value: bytes) -> str:
     """UTF-8, else Latin-1 (every byte is a Latin-1 character)."""
     try:
@@ -138,7 +147,7 @@ def match_columns(
     """Map each header cell to its schema column; unknown cells map to nothing."""
     by_key: dict[str, Column] = {}
     for col in ds.columns:
-        for key in {header_key(col.source), header_key(col.name)}:
+        for key in {header_key(name) for name in (col.source, col.name, *col.aliases)}:
             if by_key.setdefault(key, col) is not col:
                 raise AssertionError(f"{ds.name}: columns {col.name} and {by_key[key].name} clash")
     matched: dict[str, Column] = {}
@@ -206,7 +215,7 @@ def _reader(
     ragged: _RaggedRows | None = None,
 ) -> pacsv.CSVStreamingReader:
     column_types = {
-        cell: (_PARSE_TYPES[col.kind] if typed else pa.binary()) for cell, col in matched.items()
+        cell: (parse_type(col) if typed else pa.binary()) for cell, col in matched.items()
     }
     return pacsv.open_csv(
         path,
@@ -269,7 +278,12 @@ def _decode_text(raw: pa.Array, col: Column, first_line: int, report: CleanRepor
     return text
 
 
-def _parse_text(text: pa.Array, col: Column) -> pa.Array:
+def parse_type(col: Column) -> pa.DataType:
+    """The type a column is read as before the cleaning rules type it."""
+    return _PARSE_TYPES[col.kind]
+
+
+def parse_text(text: pa.Array, col: Column) -> pa.Array:
     """Parse a text column to its read type; unparseable cells become null."""
     if col.kind is Kind.STRING:
         return text
@@ -301,10 +315,16 @@ def _to_landed(values: pa.Array, col: Column) -> tuple[pa.Array, np.ndarray | No
         bad = ~finite.to_numpy(zero_copy_only=False)
         return pc.if_else(finite, values, None), bad, "not a finite number"
     if col.kind is Kind.TIMESTAMP:
-        return values.cast(pa.timestamp("us", tz="UTC")), None, ""
+        landed = values.cast(pa.timestamp("us", tz="UTC"))
+        if col.placeholder:
+            placeholder = pa.scalar(datetime.fromisoformat(col.placeholder), pa.timestamp("us"))
+            landed = pc.if_else(pc.equal(values, placeholder), pa.scalar(None, landed.type), landed)
+        return landed, None, ""
     if col.name == "store_and_fwd_flag":
         flag = pc.utf8_upper(pc.utf8_trim_whitespace(values))
         return pc.if_else(pc.is_in(flag, pa.array(["Y", "N"])), flag, None), None, ""
+    if col.trim:
+        return pc.utf8_trim_whitespace(values), None, ""
     return values, None, ""
 
 
@@ -316,8 +336,10 @@ def clean_batch(
     first_line: int,
     typed: bool,
     report: CleanReport,
+    extra: dict[str, pa.Array] | None = None,
 ) -> pa.Table:
-    """Type, check and order one batch; rejected rows are counted in `report`, not returned."""
+    """Type, check and order one batch; rejected rows are counted in `report`, not returned.
+    `extra` columns (unknown to the schema) follow the landed ones, row for row."""
     n = batch.num_rows
     keep = np.ones(n, dtype=bool)
     examples: list[Rejection] = []
@@ -328,7 +350,7 @@ def clean_batch(
             raw = raw.combine_chunks()
         if not typed:
             raw = _decode_text(raw, col, first_line, report)
-        parsed = raw if typed else _parse_text(raw, col)
+        parsed = raw if typed else parse_text(raw, col)
         if not typed and col.kind is not Kind.STRING:
             unparsed = pc.and_(pc.is_valid(raw), pc.is_null(parsed)).to_numpy(zero_copy_only=False)
             unparsed &= (
@@ -352,9 +374,11 @@ def clean_batch(
     report.reject(int(n - keep.sum()), examples)
     table = pa.table({c.name: landed.get(c.name, pa.nulls(n, pa.string())) for c in ds.columns})
     table = table.append_column(SOURCE_MONTH.name, pa.array([month_start(month)] * n, pa.date32()))
+    table = table.cast(ds.arrow_schema())
+    for name, values in (extra or {}).items():
+        table = table.append_column(name, values)
     if not keep.all():
         table = table.filter(pa.array(keep))
-    table = table.cast(ds.arrow_schema())
     report.out_of_month += count_out_of_month(table.column(ds.pickup_col), month)
     report.rows_written += table.num_rows
     return table
@@ -390,6 +414,7 @@ def _first_example(report: CleanReport) -> str:
 def _write(src: Path, dst: Path, ds: TaxiDataset, month: str, typed: bool) -> CleanReport:
     report = CleanReport()
     header = read_header(src, month)
+    report.era, report.fingerprint = ds.era(month), fingerprint(header)
     matched = match_columns(header, ds, src, month, report)
     ragged = None if typed else _RaggedRows()
     line = 2

@@ -2,9 +2,11 @@
 engine with SQLGlot; its column lineage is read from the same query.
 
 One row per (pickup day, service type, pickup zone) of a month: trips, passengers, distance,
-fares, tips and revenue of the yellow and green trips picked up that day, with the zone's
-borough and name from the TLC zone lookup. Pickups outside the partition month (the TLC files
-carry a few, some years off) are left out, so each day belongs to exactly one month.
+fares, tips and revenue of the trips of every dataset picked up that day (yellow, green, fhv,
+fhvhv; a measure a dataset does not record is null), with the zone's borough and name from the
+TLC zone lookup. Yellow 2009-2010 trips have coordinates, not zones: their zone is null.
+Pickups outside the partition month (the TLC files carry a few, some years off) are left out,
+so each day belongs to exactly one month.
 
 The query reads the trip and zone tables by their catalog names; `month_select` puts each
 engine's qualified names in their place. The month enters as literals built from a validated
@@ -21,10 +23,49 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.lineage import lineage
 
-from taxi_platform.catalog import GREEN, YELLOW, ZONE_TABLE, Kind, TaxiDataset, trips_table
+from taxi_platform.catalog import (
+    FHV,
+    FHVHV,
+    GREEN,
+    YELLOW,
+    ZONE_TABLE,
+    Kind,
+    TaxiDataset,
+    trips_table,
+)
 from taxi_platform.lib.months import month_start, next_month
 
-REVENUE_DATASETS: tuple[TaxiDataset, ...] = (YELLOW, GREEN)
+
+@dataclass(frozen=True)
+class MartInput:
+    """How one dataset's trip table feeds the mart: an SQL expression per measure."""
+
+    ds: TaxiDataset
+    passengers: str
+    distance: str
+    fare: str
+    tip: str
+    total: str
+
+
+_NO_INT, _NO_FLOAT = "CAST(NULL AS BIGINT)", "CAST(NULL AS DOUBLE PRECISION)"
+_MEDALLION = ("passenger_count", "trip_distance", "fare_amount", "tip_amount", "total_amount")
+_HV_CHARGES = ("tolls", "bcf", "sales_tax", "congestion_surcharge", "airport_fee")
+_HV_CHARGES += ("cbd_congestion_fee", "tips")
+MART_INPUTS: tuple[MartInput, ...] = (
+    MartInput(YELLOW, *_MEDALLION),
+    MartInput(GREEN, *_MEDALLION),
+    MartInput(FHV, _NO_INT, _NO_FLOAT, _NO_FLOAT, _NO_FLOAT, _NO_FLOAT),
+    MartInput(
+        FHVHV,
+        _NO_INT,
+        "trip_miles",
+        "base_passenger_fare",
+        "tips",
+        " + ".join(["base_passenger_fare", *(f"COALESCE({c}, 0)" for c in _HV_CHARGES)]),
+    ),
+)
+MART_DATASETS: tuple[TaxiDataset, ...] = tuple(i.ds for i in MART_INPUTS)
 SOURCE_DIALECT = "postgres"
 MART_PARTITION_COLUMN = "source_month"
 
@@ -45,7 +86,7 @@ class MartColumn:
 COLUMNS: tuple[MartColumn, ...] = (
     MartColumn("source_month", Kind.DATE, "First day of the partition month."),
     MartColumn("pickup_date", Kind.DATE, "Day of the pickup (TLC wall-clock time)."),
-    MartColumn("service_type", Kind.STRING, "Taxi service: yellow or green."),
+    MartColumn("service_type", Kind.STRING, "Service: yellow, green, fhv or fhvhv."),
     MartColumn("pickup_location_id", Kind.INT, "TLC zone id of the pickup."),
     MartColumn("pickup_borough", Kind.STRING, "Borough of the pickup zone."),
     MartColumn("pickup_zone", Kind.STRING, "Name of the pickup zone."),
@@ -55,17 +96,23 @@ COLUMNS: tuple[MartColumn, ...] = (
         "Service zone of the pickup (Yellow Zone, Boro Zone, Airports, EWR).",
     ),
     MartColumn("trips", Kind.INT, "Trips picked up that day in that zone."),
-    MartColumn("passengers", Kind.INT, "Sum of passenger_count (empty counts left out)."),
-    MartColumn("trip_distance_miles", Kind.FLOAT, "Sum of trip_distance."),
-    MartColumn("fare_amount", Kind.FLOAT, "Sum of fare_amount, USD."),
-    MartColumn("tip_amount", Kind.FLOAT, "Sum of tip_amount (card tips), USD."),
-    MartColumn("total_amount", Kind.FLOAT, "Revenue: sum of total_amount, USD (refunds negative)."),
+    MartColumn("passengers", Kind.INT, "Sum of passenger_count (yellow, green; empties left out)."),
+    MartColumn("trip_distance_miles", Kind.FLOAT, "Sum of trip_distance (fhvhv: trip_miles)."),
+    MartColumn("fare_amount", Kind.FLOAT, "Sum of fares, USD (fhvhv: base_passenger_fare)."),
+    MartColumn("tip_amount", Kind.FLOAT, "Sum of tips (yellow, green: card tips only), USD."),
+    MartColumn(
+        "total_amount",
+        Kind.FLOAT,
+        "Revenue: what passengers paid, USD (refunds negative; fhvhv: fare, tolls, taxes, fees"
+        " and tips; fhv: not recorded).",
+    ),
 )
 COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 
 _TRIPS = """
 SELECT '{service}' AS service_type, source_month, {pickup} AS pickup_ts, pu_location_id,
-       passenger_count, trip_distance, fare_amount, tip_amount, total_amount
+       {passengers} AS passenger_count, {distance} AS trip_distance, {fare} AS fare_amount,
+       {tip} AS tip_amount, {total} AS total_amount
 FROM {table} WHERE source_month = CAST('{month}' AS DATE)"""
 
 _QUERY = """
@@ -95,9 +142,18 @@ def _query(month: str, sources: tuple[TaxiDataset, ...]) -> exp.Expression:
     first: date = month_start(month)
     trips = "\n UNION ALL".join(
         _TRIPS.format(
-            service=ds.name, pickup=ds.pickup_col, table=trips_table(ds), month=first.isoformat()
+            service=i.ds.name,
+            pickup=i.ds.pickup_col,
+            passengers=i.passengers,
+            distance=i.distance,
+            fare=i.fare,
+            tip=i.tip,
+            total=i.total,
+            table=trips_table(i.ds),
+            month=first.isoformat(),
         )
-        for ds in sources
+        for i in MART_INPUTS
+        if i.ds in sources
     )
     sql = _QUERY.format(
         month=first.isoformat(),
@@ -132,7 +188,7 @@ def month_select(
 def column_lineage() -> dict[str, list[tuple[str, str]]]:
     """For each mart column, the (table, column) pairs of the inputs it is computed from,
     read from the query itself."""
-    tree = _query("2000-01", REVENUE_DATASETS)
+    tree = _query("2000-01", MART_DATASETS)
     deps: dict[str, list[tuple[str, str]]] = {}
     for name in COLUMN_NAMES:
         found = []
@@ -159,7 +215,7 @@ class MonthSummary:
             "trips": sum(self.trips.values()),
             "revenue_usd": round(sum(self.revenue.values()), 2),
         }
-        for ds in REVENUE_DATASETS:
+        for ds in MART_DATASETS:
             values[f"trips_{ds.name}"] = self.trips.get(ds.name, 0)
             values[f"revenue_usd_{ds.name}"] = round(self.revenue.get(ds.name, 0.0), 2)
         return values

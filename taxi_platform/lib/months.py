@@ -18,3 +18,9 @@ def next_month(month: str) -> str:
     """The YYYY-MM key after `month`."""
     first = month_start(month)
     return f"{first.year + first.month // 12:04d}-{first.month % 12 + 1:02d}"
+
+
+def months_before(when: date, months: int) -> str:
+    """The YYYY-MM month `months` before the month of `when`."""
+    index = when.year * 12 + when.month - 1 - months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"

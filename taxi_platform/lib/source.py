@@ -5,11 +5,12 @@ Failure handling (each case has a test in taxi_platform_tests/reliability/test_s
   shorter than their Content-Length are transient: retried up to `attempts` times with
   exponential backoff (a numeric Retry-After is honoured, up to MAX_RETRY_AFTER_S), each retry
   logged as a warning.
-- 404 raises NotPublishedError ("not published yet"); other 4xx raise DownloadError at once.
+- 403 (the TLC's CDN) and 404 raise NotPublishedError ("not published yet"); other 4xx raise
+  DownloadError at once.
 - Every read waits at most `timeout` seconds, and one attempt at most `attempt_timeout`
   (default: 10 x `timeout`), so a slow or stalled source cannot hang a run.
-- A body that arrives complete but is not an intact gzip (truncated, corrupt) raises
-  DownloadError without retrying: the server would send the same bytes again.
+- A body that arrives complete but is not an intact gzip or parquet file (truncated, corrupt,
+  an HTML page) raises DownloadError without retrying: the server would send the same bytes.
 - The body is written to a temp file and renamed over the destination only when complete and
   verified, so the lake keeps the previously landed file (or nothing) when a download fails.
 Messages name the file (whose name carries the month) and show the URL without credentials
@@ -28,6 +29,8 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import requests
 import urllib3
 
@@ -35,10 +38,12 @@ from taxi_platform.lib.files import atomic_write_path
 
 CHUNK = 1 << 20
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+UNPUBLISHED_STATUSES = frozenset({403, 404})  # the TLC's CDN answers 403 for a missing file
 MAX_RETRY_AFTER_S = 60.0
 ATTEMPT_TIMEOUT_FACTOR = 10
 PROBE_ATTEMPTS = 3
 PROBE_BACKOFF_S = 1.0
+PARQUET_MAGIC = b"PAR1"
 _HEADERS = {"Accept-Encoding": "identity"}  # land the bytes as published, never re-encoded
 
 _log = logging.getLogger(__name__)
@@ -113,9 +118,10 @@ def _remote(response: requests.Response, url: str) -> RemoteFile:
 
 
 def _check_status(response: requests.Response, url: str) -> None:
-    if response.status_code == 404:
+    if response.status_code in UNPUBLISHED_STATUSES:
         raise NotPublishedError(
-            f"not published yet: {_file_name(url)} ({shown_url(url)} answered 404)"
+            f"not published yet: {_file_name(url)}"
+            f" ({shown_url(url)} answered {response.status_code})"
         )
     if response.status_code in RETRY_STATUSES:
         raise _Retryable(f"HTTP {response.status_code}", _retry_after(response))
@@ -192,7 +198,7 @@ def probe(
     backoff: float = PROBE_BACKOFF_S,
     log: logging.Logger | logging.LoggerAdapter | None = None,
 ) -> RemoteFile:
-    """HEAD the file (following redirects); raises NotPublishedError on 404."""
+    """HEAD the file (following redirects); raises NotPublishedError on 403 or 404."""
 
     def head() -> RemoteFile:
         response = session.head(url, timeout=timeout, allow_redirects=True, headers=_HEADERS)
@@ -216,13 +222,30 @@ def verify_gzip(path: Path) -> None:
         raise ValueError("gzip stream is truncated")
 
 
+def verify_parquet(path: Path) -> None:
+    """Read the parquet footer; raises ValueError if the file is not an intact parquet file."""
+    with path.open("rb") as fh:
+        head = fh.read(4)
+        fh.seek(max(path.stat().st_size - 4, 0))
+        tail = fh.read(4)
+    if head != PARQUET_MAGIC or tail != PARQUET_MAGIC:
+        raise ValueError("no PAR1 magic at start and end (truncated, or not parquet)")
+    try:
+        pq.read_metadata(path)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise ValueError(f"unreadable footer: {str(err).splitlines()[0][:120]}") from None
+
+
+Verifier = Callable[[Path], None]
+
+
 def _fetch_once(
     session: requests.Session,
     url: str,
     dst: Path,
     timeout: float,
     attempt_timeout: float,
-    gzip_expected: bool,
+    verify: Verifier | None,
 ) -> RemoteFile:
     deadline = time.monotonic() + attempt_timeout
     with session.get(url, stream=True, timeout=timeout, headers=_HEADERS) as response:
@@ -240,15 +263,18 @@ def _fetch_once(
                         raise _Retryable(f"timed out: not complete after {attempt_timeout:g}s")
             if remote.size is not None and written != remote.size:
                 raise _Retryable(f"body has {written} bytes, Content-Length says {remote.size}")
-            if gzip_expected:
+            if verify is not None:
                 try:
-                    verify_gzip(tmp)
+                    verify(tmp)
                 except (ValueError, zlib.error) as err:
                     raise DownloadError(
-                        f"{_file_name(url)}: not a valid gzip file ({err});"
+                        f"{_file_name(url)}: not a valid {_KIND[verify]} file ({err});"
                         f" served by {shown_url(url)}"
                     ) from None
     return RemoteFile(url=url, etag=remote.etag, size=written)
+
+
+_KIND: dict[Verifier, str] = {verify_gzip: "gzip", verify_parquet: "parquet"}
 
 
 def download(
@@ -260,15 +286,16 @@ def download(
     attempts: int,
     backoff: float,
     log: logging.Logger | logging.LoggerAdapter,
-    gzip_expected: bool = True,
+    verify: Verifier | None = verify_gzip,
     attempt_timeout: float | None = None,
 ) -> RemoteFile:
-    """Fetch `url` into `dst` atomically; retries 5xx, timeouts and dropped connections."""
+    """Fetch `url` into `dst` atomically; retries 5xx, timeouts and dropped connections.
+    `verify` checks the complete body before it replaces `dst`."""
     limit = attempt_timeout if attempt_timeout is not None else timeout * ATTEMPT_TIMEOUT_FACTOR
     return _retrying(
         "download",
         url,
-        lambda: _fetch_once(session, url, dst, timeout, limit, gzip_expected),
+        lambda: _fetch_once(session, url, dst, timeout, limit, verify),
         attempts=attempts,
         backoff=backoff,
         log=log,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from taxi_platform.catalog import ANALYTICS_GROUP, ZONE_COLUMNS, ZONES_GROUP
+from taxi_platform.catalog import ANALYTICS_GROUP, COURSE_MIRROR, ZONE_COLUMNS, ZONES_GROUP
 from taxi_platform.defs.analytics import analytics_keys, build_analytics_assets
 from taxi_platform.defs.partitions import monthly_partitions
 from taxi_platform.defs.resources import resources_for
@@ -14,18 +14,18 @@ from taxi_platform.defs.trips import build_trip_assets, trip_asset_keys
 from taxi_platform.defs.zones import (
     BIGQUERY_ZONES_KEY,
     POSTGRES_ZONES_KEY,
-    ZONE_ASSETS,
     ZONE_LOOKUP_KEY,
+    build_zone_assets,
 )
-from taxi_platform.lib.marts import COLUMN_NAMES, REVENUE_DATASETS
+from taxi_platform.lib.marts import COLUMN_NAMES, MART_DATASETS
 
 PARTITIONS = monthly_partitions("2021-03")
 
 
 def _defs() -> dg.Definitions:
-    trips = [a for ds in REVENUE_DATASETS for a in build_trip_assets(ds, PARTITIONS)]
+    trips = [a for ds in MART_DATASETS for a in build_trip_assets(ds, PARTITIONS, COURSE_MIRROR)]
     return dg.Definitions(
-        assets=[*ZONE_ASSETS, *trips, *build_analytics_assets(PARTITIONS)],
+        assets=[*build_zone_assets(COURSE_MIRROR), *trips, *build_analytics_assets(PARTITIONS)],
         resources=resources_for("local"),
     )
 
@@ -43,7 +43,7 @@ def test_mart_depends_on_every_trips_table_and_the_zones_of_its_warehouse(wareho
     spec = _spec(analytics_keys()[warehouse])
 
     zones = {"bigquery": BIGQUERY_ZONES_KEY, "postgres": POSTGRES_ZONES_KEY}[warehouse]
-    expected = {trip_asset_keys(ds)[warehouse] for ds in REVENUE_DATASETS} | {zones}
+    expected = {trip_asset_keys(ds)[warehouse] for ds in MART_DATASETS} | {zones}
     assert {dep.asset_key for dep in spec.deps} == expected
     assert spec.key.path == [warehouse, "taxi", "zone_daily_revenue"]
     assert spec.group_name == ANALYTICS_GROUP
@@ -60,10 +60,10 @@ def test_mart_declares_its_schema_and_column_lineage(warehouse: str) -> None:
     lineage = metadata["dagster/column_lineage"].deps_by_column
     assert set(lineage) == set(COLUMN_NAMES) - {"service_type"}
     upstream = {dep.asset_key for deps in lineage.values() for dep in deps}
-    assert trip_asset_keys(REVENUE_DATASETS[0])[warehouse] in upstream
+    assert trip_asset_keys(MART_DATASETS[0])[warehouse] in upstream
     pickup_sources = {(d.asset_key, d.column_name) for d in lineage["pickup_date"]}
     assert pickup_sources == {
-        (trip_asset_keys(ds)[warehouse], ds.pickup_col) for ds in REVENUE_DATASETS
+        (trip_asset_keys(ds)[warehouse], ds.pickup_col) for ds in MART_DATASETS
     }
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import dagster as dg
+from datetime import UTC, datetime
 
-from taxi_platform.catalog import DATASETS
+import dagster as dg
+import pytest
+
+from taxi_platform.catalog import COURSE_MIRROR, DATASETS, FHVHV, TLC, Source
 from taxi_platform.definitions import build_definitions
 from taxi_platform.defs.trips import trip_asset_keys
 
@@ -21,9 +24,35 @@ def test_every_dataset_has_every_layer_and_a_monthly_job() -> None:
         assert defs.resolve_job_def(f"{ds.name}_monthly").partitions_def is not None
 
 
-def test_monthly_assets_share_one_partitioning() -> None:
-    graph = build_definitions().resolve_asset_graph()
-    partitionings = {
-        graph.get(key).partitions_def for ds in DATASETS for key in trip_asset_keys(ds).values()
-    }
-    assert len(partitionings) == 1
+NOW = datetime(2026, 11, 25, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("source", [TLC, COURSE_MIRROR])
+def test_partitions_run_from_each_datasets_first_month_to_the_newest_published(
+    source: Source, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TAXI_SOURCE", source.name)
+    monkeypatch.delenv("TAXI_LAST_MONTH", raising=False)
+    graph = build_definitions(now=NOW).resolve_asset_graph()
+
+    newest = source.last_month or "2026-09"  # two months of publication lag before 2026-11
+    for ds in DATASETS:
+        [partitions] = {graph.get(key).partitions_def for key in trip_asset_keys(ds).values()}
+        keys = partitions.get_partition_keys(current_time=NOW)
+        assert (keys[0], keys[-1]) == (source.first_months[ds.name], newest)
+
+
+def test_the_publication_lag_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAXI_PUBLICATION_LAG_MONTHS", "1")
+    monkeypatch.delenv("TAXI_LAST_MONTH", raising=False)
+    graph = build_definitions(now=NOW).resolve_asset_graph()
+
+    partitions = graph.get(trip_asset_keys(FHVHV)["raw"]).partitions_def
+    assert partitions.get_partition_keys(current_time=NOW)[-1] == "2026-10"
+
+
+def test_an_unknown_source_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAXI_SOURCE", "s3")
+
+    with pytest.raises(ValueError, match="TAXI_SOURCE must be one of tlc, course-mirror"):
+        build_definitions()

@@ -8,11 +8,12 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from taxi_platform.catalog import YELLOW
+from taxi_platform.catalog import COURSE_MIRROR, YELLOW
 from taxi_platform.defs.partitions import monthly_partitions
 from taxi_platform.defs.resources import resources_for
-from taxi_platform.defs.schedules import build_monthly_schedule, expected_month
+from taxi_platform.defs.schedules import build_monthly_schedule
 from taxi_platform.defs.trips import build_trip_assets
+from taxi_platform.lib.months import months_before
 from taxi_platform.settings import load_settings
 
 JOB = dg.define_asset_job("yellow_monthly", selection=dg.AssetSelection.groups("yellow"))
@@ -23,7 +24,7 @@ def _evaluate(when: datetime, lag: int = 2, last_month: str | None = None):
     partitions = monthly_partitions(last_month)
     schedule = build_monthly_schedule(YELLOW, JOB.name, partitions, settings)
     defs = dg.Definitions(
-        assets=build_trip_assets(YELLOW, partitions),
+        assets=build_trip_assets(YELLOW, partitions, COURSE_MIRROR),
         jobs=[JOB],
         schedules=[schedule],
         resources=resources_for("local"),
@@ -35,8 +36,8 @@ def _evaluate(when: datetime, lag: int = 2, last_month: str | None = None):
 
 
 def test_expected_month_steps_back_over_year_ends() -> None:
-    assert expected_month(datetime(2021, 2, 5), 2) == "2020-12"
-    assert expected_month(datetime(2021, 5, 5), 0) == "2021-05"
+    assert months_before(datetime(2021, 2, 5), 2) == "2020-12"
+    assert months_before(datetime(2021, 5, 5), 0) == "2021-05"
 
 
 def test_tick_requests_exactly_the_lagged_month() -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from devstack.mirror import serve_directory
 from devstack.sample_data import write_month
-from taxi_platform.catalog import YELLOW
+from taxi_platform.catalog import COURSE_MIRROR, YELLOW
 from taxi_platform.defs.partitions import monthly_partitions
 from taxi_platform.defs.resources import AlertWebhook, LakeResource, TlcSource
 from taxi_platform.defs.sensors import build_failure_alert_sensor, build_new_month_sensor
@@ -22,7 +22,9 @@ from taxi_platform.defs.trips import build_trip_assets, trip_asset_keys
 from taxi_platform.settings import load_settings
 
 JOB = dg.define_asset_job("yellow_monthly", selection=dg.AssetSelection.groups("yellow"))
-SENSOR = build_new_month_sensor(YELLOW, JOB.name, monthly_partitions("2019-06"), load_settings())
+SENSOR = build_new_month_sensor(
+    YELLOW, COURSE_MIRROR, JOB.name, monthly_partitions("2019-06"), load_settings()
+)
 
 
 @pytest.fixture
@@ -60,7 +62,7 @@ def test_published_month_is_requested_once_then_nothing_new(mirror: str) -> None
 def test_materialized_months_are_not_requested_again(mirror: str, tmp_path: Path) -> None:
     raw = next(
         a
-        for a in build_trip_assets(YELLOW, monthly_partitions())
+        for a in build_trip_assets(YELLOW, monthly_partitions(), COURSE_MIRROR)
         if a.key == trip_asset_keys(YELLOW)["raw"]
     )
     with dg.instance_for_test() as instance:
@@ -119,7 +121,7 @@ def _failed_run_alert(mirror: str, tmp_path: Path, webhook: AlertWebhook) -> Non
     """Fail a run (a month the mirror lacks), then evaluate the failure sensor on it."""
     raw = next(
         a
-        for a in build_trip_assets(YELLOW, monthly_partitions())
+        for a in build_trip_assets(YELLOW, monthly_partitions(), COURSE_MIRROR)
         if a.key == trip_asset_keys(YELLOW)["raw"]
     )
     with dg.instance_for_test() as instance:
@@ -149,7 +151,7 @@ def test_failed_run_posts_slack_json_to_the_webhook(mirror, receiver, tmp_path: 
     [body] = bodies
     text = body["text"]
     assert "partition 2019-03" in text
-    assert "raw__yellow__trips_csv" in text
+    assert "raw__yellow__trips_file" in text
     assert "not published yet" in text
     assert "/runs/" in text
 

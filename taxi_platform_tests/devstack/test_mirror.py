@@ -80,6 +80,16 @@ def test_404_for_anything_but_a_file_under_root(
     assert error.value.code == 404
 
 
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_403_like_cloudfront_when_configured(tmp_path: Path, method: str) -> None:
+    write(tmp_path / "trip-data" / "fhv_tripdata_2026-07.parquet", b"PAR1")
+    with serve_directory(tmp_path, missing_status=403) as url:
+        assert fetch(url + "trip-data/fhv_tripdata_2026-07.parquet", method)[0]["ETag"]
+        with pytest.raises(HTTPError) as error:
+            fetch(url + "trip-data/fhv_tripdata_2026-08.parquet", method)
+    assert error.value.code == 403
+
+
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
 def test_cli_serves_until_signalled(tmp_path: Path, stop: signal.Signals) -> None:
     write(tmp_path / "f.txt", b"payload")

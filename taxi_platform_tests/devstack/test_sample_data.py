@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from devstack import sample_data
-from devstack.sample_data import float_int_month, write_month, write_zone_lookup
-from taxi_platform.catalog import DATASETS, FHV, GREEN, YELLOW, ZONE_COLUMNS, TaxiDataset
+from devstack.sample_data import float_int_month, mirror_columns, write_month, write_zone_lookup
+from taxi_platform.catalog import FHV, GREEN, YELLOW, ZONE_COLUMNS, TaxiDataset
 
 AMOUNT_PARTS = (
     "fare_amount",
@@ -21,6 +21,8 @@ AMOUNT_PARTS = (
 )
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
+MIRROR_DATASETS = (YELLOW, GREEN, FHV)  # what the course mirror's generator writes
+
 
 def read(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     with gzip.open(path, "rt", newline="") as f:
@@ -32,12 +34,12 @@ def column(rows: list[dict[str, str]], name: str) -> set[str]:
     return {row[name] for row in rows}
 
 
-@pytest.mark.parametrize("ds", DATASETS, ids=lambda ds: ds.name)
+@pytest.mark.parametrize("ds", MIRROR_DATASETS, ids=lambda ds: ds.name)
 def test_header_is_the_tlc_sources_in_order(ds: TaxiDataset, tmp_path: Path) -> None:
     path = write_month(ds, "2021-03", 10, tmp_path)
     assert path == tmp_path / ds.name / f"{ds.name}_tripdata_2021-03.csv.gz"
     header, rows = read(path)
-    assert header == [c.source for c in ds.columns]
+    assert header == [c.source for c in mirror_columns(ds)]
     assert len(rows) == 10
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from devstack.report import layer_counts
 from devstack.sample_data import write_month
-from taxi_platform.catalog import YELLOW
+from taxi_platform.catalog import COURSE_MIRROR, YELLOW
 from taxi_platform.defs.checks import PICKUP_IN_MONTH
 from taxi_platform.defs.partitions import monthly_partitions
 from taxi_platform.defs.resources import resources_for
@@ -26,7 +26,7 @@ def test_out_of_month_share_stops_the_month_before_the_warehouse(
     write_month(YELLOW, BAD_MONTH, 2_000, stack_dir / "mirror", out_of_month_share=0.3)
 
     result = dg.materialize(
-        build_trip_assets(YELLOW, monthly_partitions()),
+        build_trip_assets(YELLOW, monthly_partitions(), COURSE_MIRROR),
         partition_key=BAD_MONTH,
         resources=resources_for("local"),
         instance=dg.DagsterInstance.ephemeral(),

@@ -9,7 +9,7 @@ import pytest
 
 from devstack.report import layer_counts
 from taxi_platform import catalog
-from taxi_platform.catalog import GREEN, YELLOW, TaxiDataset
+from taxi_platform.catalog import COURSE_MIRROR, GREEN, YELLOW, TaxiDataset
 from taxi_platform.defs.partitions import monthly_partitions
 from taxi_platform.defs.resources import resources_for
 from taxi_platform.defs.trips import build_trip_assets, trip_asset_keys
@@ -20,7 +20,7 @@ MONTH = "2021-01"
 
 def _materialize(ds: TaxiDataset, month: str) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        build_trip_assets(ds, monthly_partitions()),
+        build_trip_assets(ds, monthly_partitions(), COURSE_MIRROR),
         partition_key=month,
         resources=resources_for("local"),
         instance=dg.DagsterInstance.ephemeral(),

@@ -15,20 +15,21 @@ import pytest
 from google.api_core.exceptions import BadRequest
 
 from taxi_platform import catalog
-from taxi_platform.catalog import YELLOW, ZONE_TABLE, TaxiDataset
+from taxi_platform.catalog import COURSE_MIRROR, GREEN, YELLOW, ZONE_TABLE, TaxiDataset
 from taxi_platform.defs.analytics import analytics_keys, build_analytics_assets
 from taxi_platform.defs.partitions import monthly_partitions
 from taxi_platform.defs.resources import resources_for
 from taxi_platform.defs.trips import build_trip_assets
-from taxi_platform.defs.zones import ZONE_ASSETS
+from taxi_platform.defs.zones import build_zone_assets
 from taxi_platform.lib import marts
-from taxi_platform.lib.marts import REVENUE_DATASETS, MissingInputError
+from taxi_platform.lib.marts import MissingInputError
 from taxi_platform.lib.warehouse import bigquery as bigquery_engine
 from taxi_platform.lib.warehouse import postgres as postgres_engine
 
 pytestmark = pytest.mark.integration
 MONTH = "2021-01"
 PARTITIONS = monthly_partitions()
+LANDED = (YELLOW, GREEN)  # the course mirror's months the sample generator writes
 
 
 def _materialize(assets: list[dg.AssetsDefinition], **kwargs: Any) -> dg.ExecuteInProcessResult:
@@ -47,9 +48,10 @@ def _materialize_mart() -> dg.ExecuteInProcessResult:
 @pytest.fixture(scope="module")
 def landed(local_resources: dict[str, Any]) -> dict[str, Any]:
     """The zone lookup and one month of yellow and green trips in both warehouses."""
-    assert _materialize(ZONE_ASSETS).success
-    for ds in REVENUE_DATASETS:
-        assert _materialize(build_trip_assets(ds, PARTITIONS), partition_key=MONTH).success
+    assert _materialize(build_zone_assets(COURSE_MIRROR)).success
+    for ds in LANDED:
+        trips = build_trip_assets(ds, PARTITIONS, COURSE_MIRROR)
+        assert _materialize(trips, partition_key=MONTH).success
     return local_resources
 
 
@@ -79,7 +81,7 @@ def _postgres_summary(resources: dict[str, Any]) -> dict[str, float]:
 
 
 def test_zone_lookup_lands_in_both_warehouses(landed: dict[str, Any]) -> None:
-    result = _materialize(ZONE_ASSETS)  # a second time: replaced, not appended
+    result = _materialize(build_zone_assets(COURSE_MIRROR))  # a second time: replaced, not appended
 
     rows = {
         e.asset_key.path[0]: e.materialization.metadata["dagster/row_count"].value
@@ -105,7 +107,7 @@ def test_month_holds_the_lakes_trips_and_revenue_in_both_warehouses(
 
     assert result.success
     bigquery, postgres = _bigquery_summary(landed), _postgres_summary(landed)
-    for ds in REVENUE_DATASETS:
+    for ds in LANDED:
         trips, revenue = _lake_truth(landed, ds)
         assert bigquery[f"trips_{ds.name}"] == postgres[f"trips_{ds.name}"] == trips > 0
         for summary in (bigquery, postgres):
@@ -169,7 +171,9 @@ def test_missing_zone_table_fails_with_a_clear_message(landed: dict[str, Any]) -
 
 def test_a_run_over_several_months_builds_each_month(landed: dict[str, Any]) -> None:
     february = "2021-02"
-    assert _materialize(build_trip_assets(YELLOW, PARTITIONS), partition_key=february).success
+    assert _materialize(
+        build_trip_assets(YELLOW, PARTITIONS, COURSE_MIRROR), partition_key=february
+    ).success
 
     result = _materialize(
         build_analytics_assets(PARTITIONS),

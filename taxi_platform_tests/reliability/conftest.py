@@ -10,8 +10,7 @@ import pytest
 
 from devstack.faulty_mirror import Faults, serve_faulty
 from devstack.sample_data import write_month
-from taxi_platform import catalog
-from taxi_platform.catalog import YELLOW
+from taxi_platform.catalog import COURSE_MIRROR, YELLOW
 
 MONTH = "2021-01"
 ROWS = 20_000
@@ -28,7 +27,7 @@ class FaultyMirror:
     @property
     def rel(self) -> str:
         """The month's path under the mirror root (the key of its faults)."""
-        return f"{YELLOW.name}/{catalog.source_file_name(YELLOW, MONTH)}"
+        return f"{YELLOW.name}/{COURSE_MIRROR.file_name(YELLOW, MONTH)}"
 
     @property
     def file(self) -> Path:

@@ -28,7 +28,7 @@ from psycopg import sql
 
 from devstack.sample_data import write_month
 from taxi_platform import catalog
-from taxi_platform.catalog import YELLOW
+from taxi_platform.catalog import COURSE_MIRROR, YELLOW
 from taxi_platform.defs.partitions import monthly_partitions
 from taxi_platform.defs.resources import resources_for
 from taxi_platform.defs.trips import build_trip_assets
@@ -274,7 +274,7 @@ def test_rematerializing_a_month_keeps_exactly_one_copy_in_every_sink(
     local_resources: dict[str, Any],
 ) -> None:
     month, runs = "2021-01", 3
-    assets = build_trip_assets(YELLOW, monthly_partitions())
+    assets = build_trip_assets(YELLOW, monthly_partitions(), COURSE_MIRROR)
     for _ in range(runs):
         result = dg.materialize(
             assets,

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devstack import dagster_ui, services
-from taxi_platform.catalog import GREEN, YELLOW, trips_table
+from taxi_platform.catalog import COURSE_MIRROR, GREEN, YELLOW, trips_table
 from taxi_platform.defs.partitions import monthly_partitions
 from taxi_platform.defs.resources import (
     PostgresResource,
@@ -173,7 +173,7 @@ def test_secrets_stay_out_of_event_log_compute_logs_and_messages(
     resources["tlc"] = TlcSource(base_url=dg.EnvVar("TLC_BASE_URL"), backoff_seconds=0.05)
     try:
         ok = dg.materialize(
-            build_trip_assets(GREEN, monthly_partitions()),
+            build_trip_assets(GREEN, monthly_partitions(), COURSE_MIRROR),
             partition_key="2021-01",
             resources=resources,
             instance=instance,
@@ -232,7 +232,7 @@ def test_failing_runs_name_the_connection_but_not_the_secret(
     instance = dg.DagsterInstance.local_temp(str(instance_dir))
     [raw] = [
         a
-        for a in build_trip_assets(YELLOW, monthly_partitions())
+        for a in build_trip_assets(YELLOW, monthly_partitions(), COURSE_MIRROR)
         if a.key == trip_asset_keys(YELLOW)["raw"]
     ]
     resources = resources_for("local")

@@ -26,7 +26,7 @@ from devstack.faulty_mirror import (
     Truncated,
 )
 from taxi_platform import catalog
-from taxi_platform.catalog import YELLOW
+from taxi_platform.catalog import COURSE_MIRROR, YELLOW
 from taxi_platform.defs.partitions import monthly_partitions
 from taxi_platform.defs.resources import LakeResource, TlcSource
 from taxi_platform.defs.trips import build_trip_assets, trip_asset_keys
@@ -38,7 +38,7 @@ from taxi_platform_tests.reliability.conftest import MONTH, FaultyMirror
 def _raw_asset() -> dg.AssetsDefinition:
     [raw] = [
         a
-        for a in build_trip_assets(YELLOW, monthly_partitions())
+        for a in build_trip_assets(YELLOW, monthly_partitions(), COURSE_MIRROR)
         if a.key == trip_asset_keys(YELLOW)["raw"]
     ]
     return raw
@@ -71,7 +71,7 @@ def _failure(result: dg.ExecuteInProcessResult) -> str:
 
 
 def _raw(lake: Path, month: str = MONTH) -> Path:
-    return catalog.raw_path(lake, YELLOW, month)
+    return catalog.raw_path(lake, COURSE_MIRROR, YELLOW, month)
 
 
 def _lake_files(lake: Path) -> list[str]:

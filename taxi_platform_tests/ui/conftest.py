@@ -14,7 +14,7 @@ import dagster as dg
 import pytest
 
 from devstack.dagster_ui import running_ui, start_ui, stop_ui
-from taxi_platform.catalog import YELLOW
+from taxi_platform.catalog import COURSE_MIRROR, YELLOW
 from taxi_platform.defs.partitions import monthly_partitions
 from taxi_platform.defs.resources import resources_for
 from taxi_platform.defs.trips import build_trip_assets
@@ -98,7 +98,7 @@ def seeded_month(stack: dict[str, str]) -> str:
     assert os.environ["DAGSTER_HOME"] == stack["DAGSTER_HOME"]
     with dg.DagsterInstance.get() as instance:
         result = dg.materialize(
-            build_trip_assets(YELLOW, monthly_partitions()),
+            build_trip_assets(YELLOW, monthly_partitions(), COURSE_MIRROR),
             partition_key=SEEDED_MONTH,
             resources=resources_for("local"),
             instance=instance,

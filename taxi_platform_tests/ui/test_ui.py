@@ -88,7 +88,7 @@ def test_asset_graph_shows_every_layer_of_every_dataset(
         page.goto(f"{dagster_ui}/locations/{LOCATION}/asset-groups/{ds.name}")
         # Each node is labelled with its key's last part; both sinks are called {ds}_trips.
         for name, count in {
-            "trips_csv": 1,
+            "trips_file": 1,
             "trips_parquet": 1,
             "trips": 1,
             f"{ds.name}_trips": 2,

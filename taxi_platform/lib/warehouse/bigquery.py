@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 from google.api_core.exceptions import NotFound
 from google.api_core.retry import Retry
 from google.cloud import bigquery
@@ -70,20 +71,30 @@ def _ensure_table(
     description: str,
 ) -> str:
     """Create the dataset and the month-partitioned table if missing; return the table id."""
-    definition = bigquery.Table(table_id(client, dataset_id, table), schema)
+    full_id = table_id(client, dataset_id, table)
+    definition = bigquery.Table(full_id, schema)
     client.create_dataset(dataset_id, exists_ok=True, retry=API_RETRY)
     definition.time_partitioning = bigquery.TimePartitioning(
         type_=bigquery.TimePartitioningType.MONTH, field=SOURCE_MONTH.name
     )
     definition.description = description
     client.create_table(definition, exists_ok=True, retry=API_RETRY)
-    return definition.table_id
+    return full_id
 
 
 def ensure_trips_table(client: bigquery.Client, dataset_id: str, ds: TaxiDataset) -> str:
-    return _ensure_table(
+    """Create the trip table, or add the canonical columns it lacks (history is not reloaded:
+    older months hold null there)."""
+    table_id = _ensure_table(
         client, dataset_id, trips_table(ds), _schema(ds.landed_columns), ds.description
     )
+    table = client.get_table(table_id, retry=API_RETRY)
+    present = {f.name for f in table.schema}
+    added = [f for f in _schema(ds.landed_columns) if f.name not in present]
+    if added:
+        table.schema = [*table.schema, *added]
+        client.update_table(table, ["schema"], retry=API_RETRY)
+    return table_id
 
 
 def table_exists(client: bigquery.Client, dataset_id: str, table: str) -> bool:
@@ -135,15 +146,36 @@ def _replace_month(
     client.query(script, retry=API_RETRY, job_retry=None).result(timeout=JOB_TIMEOUT_S)
 
 
+def _field(field: pa.Field) -> bigquery.SchemaField:
+    """A staging column for a parquet column the canonical schema does not know."""
+    kinds = [
+        (pa.types.is_integer, "INT64"),
+        (pa.types.is_floating, "FLOAT64"),
+        (pa.types.is_timestamp, "TIMESTAMP"),
+        (pa.types.is_date, "DATE"),
+        (pa.types.is_boolean, "BOOL"),
+    ]
+    kind = next((k for test, k in kinds if test(field.type)), "STRING")
+    return bigquery.SchemaField(sql_name(field.name, "BigQuery column"), kind)
+
+
 def replace_month(
-    client: bigquery.Client, dataset_id: str, ds: TaxiDataset, month: str, uri: str
+    client: bigquery.Client,
+    dataset_id: str,
+    ds: TaxiDataset,
+    month: str,
+    uri: str,
+    file_schema: pa.Schema | None = None,
 ) -> int:
-    """Make the trip table's `month` exactly the rows of the parquet at `uri`; return its count."""
+    """Make the trip table's `month` exactly the rows of the parquet at `uri`; return its count.
+    `file_schema` is the file's: the canonical columns, then any the schema does not know."""
     ensure_trips_table(client, dataset_id, ds)
     stage = table_id(client, dataset_id, staging_table(ds, month))
+    known = {c.name for c in ds.landed_columns}
+    extra = [_field(f) for f in file_schema or [] if f.name not in known]
     load_config = bigquery.LoadJobConfig(
         source_format=bigquery.SourceFormat.PARQUET,
-        schema=_schema(ds.landed_columns),
+        schema=[*_schema(ds.landed_columns), *extra],
         write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
     )
     client.load_table_from_uri(uri, stage, job_config=load_config, retry=API_RETRY).result(
@@ -183,10 +215,10 @@ def mart_sources(client: bigquery.Client, dataset_id: str) -> tuple[TaxiDataset,
             " materialize the zone lookup first"
         )
     found = tuple(
-        ds for ds in marts.REVENUE_DATASETS if table_exists(client, dataset_id, trips_table(ds))
+        ds for ds in marts.MART_DATASETS if table_exists(client, dataset_id, trips_table(ds))
     )
     if not found:
-        names = ", ".join(trips_table(ds) for ds in marts.REVENUE_DATASETS)
+        names = ", ".join(trips_table(ds) for ds in marts.MART_DATASETS)
         raise marts.MissingInputError(f"none of {names} exists in {dataset_id}: load trips first")
     return found
 

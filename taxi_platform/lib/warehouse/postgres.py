@@ -79,8 +79,20 @@ def _ensure_table(
 
 
 def ensure_trips_table(conn: psycopg.Connection, schema: str, ds: TaxiDataset) -> None:
+    """Create the trip table, or add the canonical columns it lacks (history is not reloaded:
+    older months hold null there)."""
     columns = [(c.name, c.kind) for c in ds.landed_columns]
     _ensure_table(conn, _schema(schema), trips_table(ds), columns)
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_DDL_LOCK,))
+        for name, kind in columns:
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
+                    _table(schema, trips_table(ds)),
+                    sql.Identifier(name),
+                    sql.SQL(POSTGRES_TYPES[kind]),
+                )
+            )
 
 
 def table_exists(conn: psycopg.Connection, schema: str, table: str) -> bool:
@@ -126,13 +138,15 @@ def _replace_month(
 def copy_parquet(
     cursor: psycopg.Cursor, target: sql.Identifier, ds: TaxiDataset, path: Path
 ) -> None:
-    """Stream the parquet file into `target` with COPY (CSV), one batch at a time."""
-    columns = sql.SQL(", ").join(sql.Identifier(c.name) for c in ds.landed_columns)
+    """Stream the parquet file's canonical columns into `target` with COPY (CSV), one batch at
+    a time (columns the schema does not know stay in the lake)."""
+    names = [c.name for c in ds.landed_columns]
+    columns = sql.SQL(", ").join(sql.Identifier(name) for name in names)
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(target, columns)
     options = pacsv.WriteOptions(include_header=False)
     # The queued writer lets the client format the next batch while the server parses one.
     with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=COPY_BATCH_ROWS):
+        for batch in pq.ParquetFile(path).iter_batches(COPY_BATCH_ROWS, columns=names):
             buffer = io.BytesIO()
             pacsv.write_csv(batch, buffer, options)
             copy.write(buffer.getbuffer())
@@ -172,11 +186,9 @@ def mart_sources(conn: psycopg.Connection, schema: str) -> tuple[TaxiDataset, ..
         raise marts.MissingInputError(
             f"{schema}.{ZONE_TABLE} does not exist: materialize the zone lookup first"
         )
-    found = tuple(
-        ds for ds in marts.REVENUE_DATASETS if table_exists(conn, schema, trips_table(ds))
-    )
+    found = tuple(ds for ds in marts.MART_DATASETS if table_exists(conn, schema, trips_table(ds)))
     if not found:
-        names = ", ".join(trips_table(ds) for ds in marts.REVENUE_DATASETS)
+        names = ", ".join(trips_table(ds) for ds in marts.MART_DATASETS)
         raise marts.MissingInputError(
             f"none of {names} exists in schema {schema}: load trips first"
         )

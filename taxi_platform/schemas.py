@@ -1,0 +1,385 @@
+"""The canonical column set of every dataset: the superset of its schema eras, each column with
+the names it carried in every era, its landed name and type, and its TLC data-dictionary text.
+
+Columns are matched by name (ignoring case, spaces, dashes and underscores), never by position:
+against the current TLC name, the landed snake_case name and the older names in `aliases`.
+`codes` maps the text codes of old eras (upper-cased, trimmed) to today's values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+import pyarrow as pa
+
+
+class Kind(Enum):
+    """Logical column type, mapped once to every storage system."""
+
+    INT = "int"
+    FLOAT = "float"
+    STRING = "string"
+    TIMESTAMP = "timestamp"
+    DATE = "date"
+
+
+ARROW_TYPES: dict[Kind, pa.DataType] = {
+    Kind.INT: pa.int64(),
+    Kind.FLOAT: pa.float64(),
+    Kind.STRING: pa.string(),
+    Kind.TIMESTAMP: pa.timestamp("us", tz="UTC"),
+    Kind.DATE: pa.date32(),
+}
+BIGQUERY_TYPES: dict[Kind, str] = {
+    Kind.INT: "INT64",
+    Kind.FLOAT: "FLOAT64",
+    Kind.STRING: "STRING",
+    Kind.TIMESTAMP: "TIMESTAMP",
+    Kind.DATE: "DATE",
+}
+POSTGRES_TYPES: dict[Kind, str] = {
+    Kind.INT: "bigint",
+    Kind.FLOAT: "double precision",
+    Kind.STRING: "text",
+    Kind.TIMESTAMP: "timestamptz",
+    Kind.DATE: "date",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: its current TLC name, its landed name and type, and how older eras differ."""
+
+    source: str
+    name: str
+    kind: Kind
+    description: str
+    required: bool = True
+    aliases: tuple[str, ...] = ()
+    codes: Mapping[str, object] = field(default_factory=dict, hash=False)
+    trim: bool = False
+    placeholder: str | None = None
+    """A timestamp the TLC writes for "unknown"; it lands as null."""
+
+
+def _opt(source: str, name: str, kind: Kind, description: str, **kw: object) -> Column:
+    return Column(source, name, kind, description, required=False, **kw)  # type: ignore[arg-type]
+
+
+SOURCE_MONTH = Column(
+    "source_month",
+    "source_month",
+    Kind.DATE,
+    "First day of the partition month the row was published in (out-of-month pickups keep"
+    " their file's month).",
+)
+
+VENDOR_CODES = {"CMT": 1, "VTS": 2, "DDS": 3}
+PAYMENT_CODES = {
+    **dict.fromkeys(("CREDIT", "CRE", "CRD"), 1),
+    **dict.fromkeys(("CASH", "CAS", "CSH"), 2),
+    **dict.fromkeys(("NO CHARGE", "NOC", "NO"), 3),
+    **dict.fromkeys(("DISPUTE", "DIS"), 4),
+}
+FLAG_CODES = {"1": "Y", "1.0": "Y", "0": "N", "0.0": "N"}
+
+_VENDOR = "TLC-licensed technology provider: 1 Creative Mobile, 2 Curb (VeriFone), 3 DDS,"
+_VENDOR += " 6 Myle, 7 Helix (2009-2010 text codes mapped)."
+_RATECODE = "Final rate code: 1 standard, 2 JFK, 3 Newark, 4 Nassau/Westchester, 5 negotiated,"
+_RATECODE += " 6 group ride, 99 unknown."
+_FLAG = "Y: the trip record was held in the vehicle before sending (no server connection)."
+_PAYMENT = "How the passenger paid: 0 flex fare, 1 credit card, 2 cash, 3 no charge,"
+_PAYMENT += " 4 dispute, 5 unknown, 6 voided trip."
+
+
+def _money(source: str, name: str, description: str, *aliases: str) -> Column:
+    return Column(source, name, Kind.FLOAT, description, aliases=aliases)
+
+
+def _medallion_columns(service: str) -> dict[str, Column]:
+    """Columns yellow and green share (green has no 2009-2010 aliases)."""
+    return {
+        "vendor": Column(
+            "VendorID", "vendor_id", Kind.INT, _VENDOR, aliases=("vendor_name",), codes=VENDOR_CODES
+        ),
+        "passengers": Column(
+            "passenger_count", "passenger_count", Kind.INT, "Passengers, as entered by the driver."
+        ),
+        "distance": Column("trip_distance", "trip_distance", Kind.FLOAT, "Miles on the taximeter."),
+        "ratecode": Column(
+            "RatecodeID", "ratecode_id", Kind.INT, _RATECODE, aliases=("Rate_Code",)
+        ),
+        "flag": Column(
+            "store_and_fwd_flag",
+            "store_and_fwd_flag",
+            Kind.STRING,
+            _FLAG,
+            aliases=("store_and_forward",),
+            codes=FLAG_CODES,
+        ),
+        "pu": _opt("PULocationID", "pu_location_id", Kind.INT, "TLC taxi zone of the pickup."),
+        "do": _opt("DOLocationID", "do_location_id", Kind.INT, "TLC taxi zone of the dropoff."),
+        "payment": Column("payment_type", "payment_type", Kind.INT, _PAYMENT, codes=PAYMENT_CODES),
+        "fare": _money("fare_amount", "fare_amount", "Time-and-distance fare, USD.", "Fare_Amt"),
+        "extra": _money(
+            "extra", "extra", "Extras and surcharges (rush hour, overnight), USD.", "surcharge"
+        ),
+        "mta": _money("mta_tax", "mta_tax", "MTA tax triggered by the metered rate, USD."),
+        "tip": _money(
+            "tip_amount", "tip_amount", "Card tips, USD (cash tips not included).", "Tip_Amt"
+        ),
+        "tolls": _money(
+            "tolls_amount", "tolls_amount", "Tolls paid in the trip, USD.", "Tolls_Amt"
+        ),
+        "improvement": _opt(
+            "improvement_surcharge",
+            "improvement_surcharge",
+            Kind.FLOAT,
+            "Improvement surcharge at flag drop (from 2015), USD.",
+        ),
+        "total": _money(
+            "total_amount",
+            "total_amount",
+            "Total charged to the passenger, USD (cash tips excluded).",
+            "Total_Amt",
+        ),
+        "congestion": _opt(
+            "congestion_surcharge",
+            "congestion_surcharge",
+            Kind.FLOAT,
+            "New York State congestion surcharge (from 2019), USD.",
+        ),
+        "cbd": _opt(
+            "cbd_congestion_fee",
+            "cbd_congestion_fee",
+            Kind.FLOAT,
+            "MTA Congestion Relief Zone charge (from 2025-01-05), USD.",
+        ),
+        "request_source": _opt(
+            "request_source",
+            "request_source",
+            Kind.STRING,
+            f"How the {service} trip was requested (from 2026-06; codes not yet documented).",
+        ),
+    }
+
+
+_Y = _medallion_columns("yellow")
+YELLOW_COLUMNS: tuple[Column, ...] = (
+    _Y["vendor"],
+    Column(
+        "tpep_pickup_datetime",
+        "tpep_pickup_datetime",
+        Kind.TIMESTAMP,
+        "When the meter was engaged (NYC wall-clock time, stored as UTC).",
+        aliases=("Trip_Pickup_DateTime", "pickup_datetime"),
+    ),
+    Column(
+        "tpep_dropoff_datetime",
+        "tpep_dropoff_datetime",
+        Kind.TIMESTAMP,
+        "When the meter was disengaged (NYC wall-clock time, stored as UTC).",
+        aliases=("Trip_Dropoff_DateTime", "dropoff_datetime"),
+    ),
+    _Y["passengers"],
+    _Y["distance"],
+    _Y["ratecode"],
+    _Y["flag"],
+    _Y["pu"],
+    _Y["do"],
+    _Y["payment"],
+    _Y["fare"],
+    _Y["extra"],
+    _Y["mta"],
+    _Y["tip"],
+    _Y["tolls"],
+    _Y["improvement"],
+    _Y["total"],
+    _Y["congestion"],
+    _opt(
+        "Airport_fee",
+        "airport_fee",
+        Kind.FLOAT,
+        "Fee for pickups at LaGuardia and JFK (from 2020), USD.",
+    ),
+    _Y["cbd"],
+    _Y["request_source"],
+    _opt(
+        "pickup_longitude",
+        "pickup_longitude",
+        Kind.FLOAT,
+        "Pickup longitude (2009-2010 only).",
+        aliases=("Start_Lon",),
+    ),
+    _opt(
+        "pickup_latitude",
+        "pickup_latitude",
+        Kind.FLOAT,
+        "Pickup latitude (2009-2010 only).",
+        aliases=("Start_Lat",),
+    ),
+    _opt(
+        "dropoff_longitude",
+        "dropoff_longitude",
+        Kind.FLOAT,
+        "Dropoff longitude (2009-2010 only).",
+        aliases=("End_Lon",),
+    ),
+    _opt(
+        "dropoff_latitude",
+        "dropoff_latitude",
+        Kind.FLOAT,
+        "Dropoff latitude (2009-2010 only).",
+        aliases=("End_Lat",),
+    ),
+)
+
+_G = _medallion_columns("green")
+GREEN_COLUMNS: tuple[Column, ...] = (
+    _G["vendor"],
+    Column(
+        "lpep_pickup_datetime",
+        "lpep_pickup_datetime",
+        Kind.TIMESTAMP,
+        "When the meter was engaged (NYC wall-clock time, stored as UTC).",
+    ),
+    Column(
+        "lpep_dropoff_datetime",
+        "lpep_dropoff_datetime",
+        Kind.TIMESTAMP,
+        "When the meter was disengaged (NYC wall-clock time, stored as UTC).",
+    ),
+    _G["flag"],
+    _G["ratecode"],
+    _G["pu"],
+    _G["do"],
+    _G["passengers"],
+    _G["distance"],
+    _G["fare"],
+    _G["extra"],
+    _G["mta"],
+    _G["tip"],
+    _G["tolls"],
+    _opt("ehail_fee", "ehail_fee", Kind.FLOAT, "E-hail fee, USD (always empty in the TLC data)."),
+    _G["improvement"],
+    _G["total"],
+    _G["payment"],
+    _opt("trip_type", "trip_type", Kind.INT, "1 street hail, 2 dispatch."),
+    _G["congestion"],
+    _G["cbd"],
+    _G["request_source"],
+)
+
+_BASE = "TLC license number of the dispatching base (padding trimmed)."
+FHV_COLUMNS: tuple[Column, ...] = (
+    Column("dispatching_base_num", "dispatching_base_num", Kind.STRING, _BASE, trim=True),
+    Column("pickup_datetime", "pickup_datetime", Kind.TIMESTAMP, "Pickup time (NYC wall-clock)."),
+    Column(
+        "dropOff_datetime",
+        "dropoff_datetime",
+        Kind.TIMESTAMP,
+        "Dropoff time (NYC wall-clock; the TLC's 1989-01-01 placeholder lands as null).",
+        placeholder="1989-01-01 00:00:00",
+    ),
+    Column("PUlocationID", "pu_location_id", Kind.INT, "TLC taxi zone of the pickup."),
+    Column("DOlocationID", "do_location_id", Kind.INT, "TLC taxi zone of the dropoff."),
+    Column("SR_Flag", "sr_flag", Kind.INT, "1: a shared ride (pooled), else null."),
+    _opt(
+        "Affiliated_base_number",
+        "affiliated_base_number",
+        Kind.STRING,
+        "Base the vehicle is affiliated with (padding trimmed).",
+        trim=True,
+    ),
+)
+
+_HV_FLAG = "Y/N (a blank when not reported)"
+FHVHV_COLUMNS: tuple[Column, ...] = (
+    _opt(
+        "hvfhs_license_num",
+        "hvfhs_license_num",
+        Kind.STRING,
+        "High-volume company: HV0002 Juno, HV0003 Uber, HV0004 Via, HV0005 Lyft.",
+    ),
+    Column("dispatching_base_num", "dispatching_base_num", Kind.STRING, _BASE, trim=True),
+    _opt(
+        "originating_base_num",
+        "originating_base_num",
+        Kind.STRING,
+        "Base that received the original request (padding trimmed).",
+        trim=True,
+    ),
+    _opt("request_datetime", "request_datetime", Kind.TIMESTAMP, "When the ride was requested."),
+    _opt(
+        "on_scene_datetime",
+        "on_scene_datetime",
+        Kind.TIMESTAMP,
+        "When the driver arrived (accessible vehicles only).",
+    ),
+    Column("pickup_datetime", "pickup_datetime", Kind.TIMESTAMP, "Pickup time (NYC wall-clock)."),
+    Column("dropoff_datetime", "dropoff_datetime", Kind.TIMESTAMP, "Dropoff time."),
+    Column("PULocationID", "pu_location_id", Kind.INT, "TLC taxi zone of the pickup."),
+    Column("DOLocationID", "do_location_id", Kind.INT, "TLC taxi zone of the dropoff."),
+    _opt("trip_miles", "trip_miles", Kind.FLOAT, "Miles driven with the passenger."),
+    _opt("trip_time", "trip_time", Kind.INT, "Seconds with the passenger."),
+    _opt(
+        "base_passenger_fare",
+        "base_passenger_fare",
+        Kind.FLOAT,
+        "Fare before tolls, tips, taxes and fees, USD.",
+    ),
+    _opt("tolls", "tolls", Kind.FLOAT, "Tolls, USD."),
+    _opt("bcf", "bcf", Kind.FLOAT, "Black Car Fund contribution, USD."),
+    _opt("sales_tax", "sales_tax", Kind.FLOAT, "NYS sales tax, USD."),
+    _opt(
+        "congestion_surcharge", "congestion_surcharge", Kind.FLOAT, "NYS congestion surcharge, USD."
+    ),
+    _opt("airport_fee", "airport_fee", Kind.FLOAT, "Airport pickup/dropoff fee, USD."),
+    _opt("tips", "tips", Kind.FLOAT, "Tips, USD."),
+    _opt("driver_pay", "driver_pay", Kind.FLOAT, "Driver pay (not tolls or tips), USD."),
+    _opt(
+        "shared_request_flag",
+        "shared_request_flag",
+        Kind.STRING,
+        f"The passenger agreed to a shared ride: {_HV_FLAG}.",
+    ),
+    _opt(
+        "shared_match_flag",
+        "shared_match_flag",
+        Kind.STRING,
+        f"The passenger shared the vehicle: {_HV_FLAG}.",
+    ),
+    _opt(
+        "access_a_ride_flag",
+        "access_a_ride_flag",
+        Kind.STRING,
+        f"Administered on behalf of the MTA Access-A-Ride: {_HV_FLAG}.",
+    ),
+    _opt(
+        "wav_request_flag",
+        "wav_request_flag",
+        Kind.STRING,
+        f"A wheelchair-accessible vehicle was requested: {_HV_FLAG}.",
+    ),
+    _opt(
+        "wav_match_flag",
+        "wav_match_flag",
+        Kind.STRING,
+        f"The trip was in a wheelchair-accessible vehicle: {_HV_FLAG}.",
+    ),
+    _opt(
+        "cbd_congestion_fee",
+        "cbd_congestion_fee",
+        Kind.FLOAT,
+        "MTA Congestion Relief Zone charge (from 2025-01-05), USD.",
+    ),
+)
+
+ZONE_COLUMNS: tuple[Column, ...] = (
+    Column("LocationID", "location_id", Kind.INT, "TLC taxi zone id."),
+    Column("Borough", "borough", Kind.STRING, "NYC borough (or EWR, Unknown, N/A)."),
+    Column("Zone", "zone", Kind.STRING, "Zone name."),
+    Column("service_zone", "service_zone", Kind.STRING, "Yellow Zone, Boro Zone, Airports, EWR."),
+)
