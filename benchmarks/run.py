@@ -48,7 +48,7 @@ from devstack.dagster_ui import (
     wait_backfill,
 )
 from devstack.services import running_services, stop_services
-from taxi_platform.catalog import GREEN, YELLOW
+from taxi_platform.catalog import COURSE_MIRROR, GREEN, YELLOW
 from taxi_platform.defs.trips import trip_asset_keys
 
 DEFAULT_SIZES = (1_400_000, 7_000_000)
@@ -222,7 +222,7 @@ def measure_backfill(rows: int, stack_dir: Path, env: dict[str, str]) -> dict[st
     )
     port = _free_port()
     _log(f"backfill: starting dg dev on port {port}")
-    url = start_ui(stack_dir, port)
+    url = start_ui(stack_dir, port, {"TAXI_SOURCE": COURSE_MIRROR.name})  # CSV.gz months
     try:
         keys = [key.path for ds in BACKFILL_DATASETS for key in trip_asset_keys(ds).values()]
         launched = time.time()

@@ -95,9 +95,12 @@ def running_ui(state_dir: Path) -> str | None:
     return url if _alive(int(pid)) else None
 
 
-def start_ui(state_dir: Path, port: int = DEFAULT_PORT) -> str:
-    """Start `dg dev` (the project in pyproject.toml) on 127.0.0.1 in its own process group;
-    return its URL (that of the one already running for `state_dir`, if any)."""
+def start_ui(
+    state_dir: Path, port: int = DEFAULT_PORT, settings: dict[str, str] | None = None
+) -> str:
+    """Start `dg dev` (the project in pyproject.toml) on 127.0.0.1 in its own process group,
+    with extra `settings` in its environment; return its URL (that of the one already running
+    for `state_dir`, if any)."""
     running = running_ui(state_dir)
     if running:
         wait_ready(running)
@@ -106,7 +109,7 @@ def start_ui(state_dir: Path, port: int = DEFAULT_PORT) -> str:
     pid_file = _pid_file(state_dir)
     log = (state_dir / "logs").resolve()
     log.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **stack_env(state_dir)}
+    env = {**os.environ, **stack_env(state_dir), **(settings or {})}
     process = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("dg")),

@@ -82,7 +82,11 @@ def run(recent: list[str], rows: int, port: int) -> None:
     url = start_ui(state_dir, port)
     with dg.DagsterInstance.get() as instance:
         zones = build_zone_assets(TLC)
-        assert dg.materialize(zones, instance=instance, resources=resources_for("local")).success
+        quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+        result = dg.materialize(
+            zones, instance=instance, resources=resources_for("local"), run_config=quiet
+        )
+        assert result.success
     backfills = [
         _backfill(url, [trip_asset_key(ds, layer).path for layer in LAYERS], ds_months)
         for ds, ds_months in months.items()

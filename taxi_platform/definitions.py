@@ -19,8 +19,12 @@ from taxi_platform.defs.trips import MONTHS_PER_RUN, build_trip_definitions
 from taxi_platform.defs.zones import build_zone_assets
 from taxi_platform.settings import get_env, load_settings
 
-# BackfillPolicy is beta in Dagster 1.13; it is pinned, so the per-asset warning is noise.
+# BackfillPolicy and nonexistent upstream partitions are beta in Dagster 1.13; it is pinned,
+# so the per-asset warnings are noise.
 warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
+warnings.filterwarnings(
+    "ignore", message=".*allow_nonexistent_upstream_partitions.*", category=dg.BetaWarning
+)
 
 
 def build_definitions(now: datetime | None = None) -> dg.Definitions:

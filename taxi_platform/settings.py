@@ -18,7 +18,8 @@ def get_env() -> Env:
     return value  # type: ignore[return-value]
 
 
-def _switch(name: str, default: bool) -> bool:
+def switch(name: str, default: bool) -> bool:
+    """An on/off setting; anything else is refused, naming the variable."""
     value = os.getenv(name, "on" if default else "off").lower()
     if value not in ("on", "off"):
         raise ValueError(f"{name} must be 'on' or 'off', not {value!r}")
@@ -40,6 +41,8 @@ class Settings:
     ui_url: str
     executor: str
     source: str
+    recheck_months: int
+    """`TAXI_RECHECK_MONTHS`: the newest landed months the new-month sensor re-checks."""
     """`TAXI_SOURCE`: `tlc` (the official parquet files; the default) or `course-mirror`."""
 
 
@@ -54,11 +57,12 @@ def load_settings() -> Settings:
         schedule_cron=os.getenv("TAXI_SCHEDULE_CRON", "0 6 5 * *"),
         schedule_timezone=os.getenv("TAXI_SCHEDULE_TIMEZONE", "America/New_York"),
         publication_lag_months=int(os.getenv("TAXI_PUBLICATION_LAG_MONTHS", "2")),
-        schedules_on=_switch("TAXI_SCHEDULES", default=False),
-        sensors_on=_switch("TAXI_SENSORS", default=False),
-        automation_on=_switch("TAXI_AUTOMATION", default=True),
+        schedules_on=switch("TAXI_SCHEDULES", default=False),
+        sensors_on=switch("TAXI_SENSORS", default=False),
+        automation_on=switch("TAXI_AUTOMATION", default=True),
         sensor_interval_seconds=int(os.getenv("TAXI_SENSOR_INTERVAL_SECONDS", "3600")),
         ui_url=os.getenv("TAXI_UI_URL", "http://127.0.0.1:3000").rstrip("/"),
         executor=os.getenv("TAXI_EXECUTOR") or "in_process",
         source=os.getenv("TAXI_SOURCE") or "tlc",
+        recheck_months=int(os.getenv("TAXI_RECHECK_MONTHS", "3")),
     )

@@ -28,8 +28,7 @@ _DESCRIPTION = (
     " the TLC zone lookup; built with SQL inside {where}. A month is replaced atomically"
     " (DELETE + INSERT in one transaction); pickups outside the month are left out."
 )
-# Datasets start in different months: a mart month reads the trip months that exist.
-_SAME_MONTH = dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)
+
 
 MonthBuilder = Callable[[str], tuple[marts.MonthSummary, tuple[TaxiDataset, ...]]]
 
@@ -98,12 +97,14 @@ def build_analytics_assets(
 ) -> list[dg.AssetsDefinition]:
     """zone_daily_revenue in BigQuery and in PostgreSQL, partitioned like the trip tables."""
     keys = analytics_keys()
+    # Datasets start in different months: a mart month reads the trip months that exist.
+    same_month = dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)
 
     def common(engine: Engine) -> dict[str, Any]:
         return {
             "key": keys[engine],
             "deps": [
-                dg.AssetDep(key, partition_mapping=None if table == ZONE_TABLE else _SAME_MONTH)
+                dg.AssetDep(key, partition_mapping=None if table == ZONE_TABLE else same_month)
                 for table, key in _input_keys(engine).items()
             ],
             "partitions_def": partitions,

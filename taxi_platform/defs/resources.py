@@ -27,7 +27,7 @@ from pydantic import Field
 from taxi_platform.catalog import Source
 from taxi_platform.lib.identifiers import gcs_bucket, sql_name
 from taxi_platform.lib.source import RemoteFile, Verifier, download, probe
-from taxi_platform.settings import Env, is_set
+from taxi_platform.settings import Env, is_set, switch
 
 
 class TlcSource(dg.ConfigurableResource):
@@ -42,6 +42,9 @@ class TlcSource(dg.ConfigurableResource):
     )
     max_attempts: int = Field(default=5, description="Attempts per download (5xx, drops).")
     backoff_seconds: float = Field(default=2.0, description="First retry delay; doubles.")
+    force_download: bool = Field(
+        default=False, description="Fetch every file again, even when the source says unchanged."
+    )
 
     def root(self, source: Source) -> str:
         """The URL files of `source` are fetched under."""
@@ -200,7 +203,10 @@ def resources_for(env: Env) -> dict[str, dg.ConfigurableResource]:
         warehouse["location"] = _env_or("BQ_LOCATION", None)
         warehouse["gcp_credentials"] = _env_or("GCP_CREDENTIALS", None)
     return {
-        "tlc": TlcSource(base_url=_env_or("TLC_BASE_URL", None)),
+        "tlc": TlcSource(
+            base_url=_env_or("TLC_BASE_URL", None),
+            force_download=switch("TAXI_FORCE_DOWNLOAD", default=False),
+        ),
         "lake": LakeResource(root=dg.EnvVar("TAXI_LAKE_DIR")),
         "gcs": LakeBucketResource(project=dg.EnvVar("GCP_PROJECT"), bucket=dg.EnvVar("GCS_BUCKET")),
         "bigquery": WarehouseResource(**warehouse),

@@ -8,8 +8,8 @@ import requests
 
 from taxi_platform import catalog
 from taxi_platform.catalog import Source, TaxiDataset
-from taxi_platform.defs.resources import AlertWebhook, TlcSource
-from taxi_platform.lib.source import DownloadError, NotPublishedError
+from taxi_platform.defs.resources import AlertWebhook, LakeResource, TlcSource
+from taxi_platform.lib.source import DownloadError, NotPublishedError, read_record
 from taxi_platform.settings import Settings
 
 MAX_BACKOFF_SECONDS = 24 * 3600
@@ -37,31 +37,54 @@ def build_new_month_sensor(
     """HEAD the source for the next month; when it is published, run `job_name` for exactly it."""
     raw_key = dg.AssetKey(catalog.trip_key(ds, "raw"))
 
+    def revised(tlc: TlcSource, lake: LakeResource, materialized: set[str]) -> list[dg.RunRequest]:
+        """Runs for the newest landed months whose file the source has re-issued since."""
+        requests_ = []
+        for month in (
+            sorted(materialized)[-settings.recheck_months :] if settings.recheck_months else []
+        ):
+            raw = catalog.raw_path(lake.path, source, ds, month)
+            landed = read_record(catalog.source_record_path(raw), raw)
+            try:
+                remote = tlc.probe(source.url(tlc.root(source), ds, month), attempts=1)
+            except (NotPublishedError, DownloadError, requests.RequestException):
+                continue
+            if landed is not None and not landed.same_as(remote):
+                identity = remote.etag or remote.last_modified or remote.size
+                requests_.append(
+                    dg.RunRequest(run_key=f"{ds.name}:{month}:{identity}", partition_key=month)
+                )
+        return requests_
+
     @dg.sensor(
         name=f"{ds.name}_new_month",
         job_name=job_name,
         minimum_interval_seconds=settings.sensor_interval_seconds,
         default_status=_status(settings.sensors_on),
-        description=f"Requests {ds.name}_monthly for the next month once the source has it.",
+        description=f"Requests {ds.name}_monthly for the next month once the source has it, and"
+        f" again for any of the newest {settings.recheck_months} landed months the source"
+        " re-issued (TAXI_RECHECK_MONTHS).",
     )
-    def new_month(context: dg.SensorEvaluationContext, tlc: TlcSource):
+    def new_month(context: dg.SensorEvaluationContext, tlc: TlcSource, lake: LakeResource):
         cursor = json.loads(context.cursor) if context.cursor else {}
         if time.time() < cursor.get("retry_after", 0):
             return dg.SkipReason(
                 f"source unreachable earlier; next probe after "
                 f"{time.strftime('%H:%M:%S', time.gmtime(cursor['retry_after']))} UTC"
             )
+        materialized = set(context.instance.get_materialized_partitions(raw_key))
+        reissued = revised(tlc, lake, materialized)
         month = next_month_to_request(
-            partitions.get_partition_keys(),
-            set(context.instance.get_materialized_partitions(raw_key)),
-            cursor.get("last_requested"),
+            partitions.get_partition_keys(), materialized, cursor.get("last_requested")
         )
         if month is None:
-            return dg.SkipReason(f"every {ds.name} partition is materialized or requested")
+            return reissued or dg.SkipReason(
+                f"every {ds.name} partition is materialized or requested"
+            )
         try:
             tlc.probe(source.url(tlc.root(source), ds, month), attempts=1)
         except NotPublishedError:
-            return dg.SkipReason(f"{ds.name} {month} is not published yet")
+            return reissued or dg.SkipReason(f"{ds.name} {month} is not published yet")
         except (requests.RequestException, DownloadError) as err:
             failures = cursor.get("failures", 0) + 1
             delay = min(settings.sensor_interval_seconds * 2 ** (failures - 1), MAX_BACKOFF_SECONDS)
@@ -73,7 +96,8 @@ def build_new_month_sensor(
                 f"({type(err).__name__}); backing off {delay}s"
             )
         context.update_cursor(json.dumps({"last_requested": month}))
-        return dg.RunRequest(run_key=f"{ds.name}:{month}", partition_key=month)
+        request = dg.RunRequest(run_key=f"{ds.name}:{month}", partition_key=month)
+        return [*reissued, request] if reissued else request
 
     return new_month
 

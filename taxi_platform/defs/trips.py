@@ -8,7 +8,6 @@ reports that month's numbers; a multi-month run reports totals plus a per-month 
 Assets orchestrate; `taxi_platform.lib` does the work.
 """
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,7 +41,6 @@ from taxi_platform.defs.resources import (
 )
 from taxi_platform.defs.schedules import build_monthly_schedule
 from taxi_platform.defs.sensors import build_new_month_sensor
-from taxi_platform.lib.files import atomic_write_text
 from taxi_platform.lib.gcs import upload_if_changed
 from taxi_platform.lib.lake import CleanReport, SourceFileError, csv_to_parquet
 from taxi_platform.lib.lake_parquet import parquet_to_parquet
@@ -50,10 +48,11 @@ from taxi_platform.lib.quality import LakeQuality, measure_lake_month, parquet_r
 from taxi_platform.lib.source import (
     DownloadError,
     NotPublishedError,
-    RemoteFile,
     Verifier,
+    read_record,
     verify_gzip,
     verify_parquet,
+    write_record,
 )
 from taxi_platform.lib.warehouse import bigquery as bigquery_engine
 from taxi_platform.lib.warehouse import postgres as postgres_engine
@@ -112,17 +111,6 @@ def per_month_metadata(
     return range_metadata({r.month: {**metadata(r.value), "seconds": r.seconds} for r in runs})
 
 
-def _landed_remote(raw: Path) -> RemoteFile | None:
-    record = catalog.source_record_path(raw)
-    if not raw.exists() or not record.exists():
-        return None
-    try:
-        landed = RemoteFile(**json.loads(record.read_text()))
-    except (json.JSONDecodeError, TypeError):
-        return None
-    return landed if landed.size == raw.stat().st_size else None
-
-
 VERIFIERS: dict[FileFormat, Verifier] = {"csv.gz": verify_gzip, "parquet": verify_parquet}
 CLEANERS: dict[FileFormat, Callable[[Path, Path, TaxiDataset, str], CleanReport]] = {
     "csv.gz": csv_to_parquet,
@@ -144,18 +132,24 @@ def _raw_asset(ds: TaxiDataset, source: Source, common: dict[str, Any]) -> dg.As
         def land(month: str) -> dict[str, Any]:
             url = source.url(tlc.root(source), ds, month)
             dst = catalog.raw_path(lake.path, source, ds, month)
+            record = catalog.source_record_path(dst)
+            landed = read_record(record, dst)
             remote = tlc.probe(url, context.log)
-            landed = _landed_remote(dst)
-            skipped = landed is not None and landed.same_as(remote)
-            if not skipped:
+            fetch = tlc.force_download or landed is None or not landed.same_as(remote)
+            if fetch:
                 remote = tlc.download(url, dst, context.log, verify=VERIFIERS[source.file_format])
-                atomic_write_text(catalog.source_record_path(dst), json.dumps(remote.__dict__))
+                write_record(record, remote)
+            else:
+                remote = landed
             return {
                 "url": dg.MetadataValue.url(url),
                 "path": dg.MetadataValue.path(str(dst)),
                 "bytes": dst.stat().st_size,
                 "etag": remote.etag or "",
-                "skipped_unchanged": skipped,
+                "last_modified": remote.last_modified or "",
+                "sha256": remote.sha256 or "",
+                "unchanged": landed is not None and landed.sha256 == remote.sha256,
+                "downloaded": fetch,
             }
 
         return dg.MaterializeResult(

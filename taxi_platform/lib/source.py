@@ -19,7 +19,10 @@ or query string.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import http.client
+import json
 import logging
 import time
 import zlib
@@ -34,7 +37,7 @@ import pyarrow.parquet as pq
 import requests
 import urllib3
 
-from taxi_platform.lib.files import atomic_write_path
+from taxi_platform.lib.files import atomic_write_path, atomic_write_text
 
 CHUNK = 1 << 20
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -52,16 +55,39 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """What the source says about a file: enough to tell whether it changed."""
+    """What the source says about a file, and (once landed) the sha256 of its bytes."""
 
     url: str
     etag: str | None
     size: int | None
+    last_modified: str | None = None
+    sha256: str | None = None
 
     def same_as(self, other: RemoteFile) -> bool:
+        """Whether a probe (`other`) names the bytes this record landed, without fetching them:
+        the same ETag where the server sends one, else the same size and Last-Modified."""
         if self.etag and other.etag:
             return self.etag == other.etag and self.size == other.size
-        return self.size is not None and self.size == other.size
+        return (
+            self.size is not None
+            and self.last_modified is not None
+            and (self.size, self.last_modified) == (other.size, other.last_modified)
+        )
+
+
+def read_record(path: Path, landed: Path) -> RemoteFile | None:
+    """The record written beside a landed file, if it still describes that file."""
+    if not landed.exists() or not path.exists():
+        return None
+    try:
+        record = RemoteFile(**json.loads(path.read_text()))
+    except (json.JSONDecodeError, TypeError):
+        return None
+    return record if record.size == landed.stat().st_size else None
+
+
+def write_record(path: Path, remote: RemoteFile) -> None:
+    atomic_write_text(path, json.dumps(dataclasses.asdict(remote)))
 
 
 class NotPublishedError(LookupError):
@@ -113,7 +139,10 @@ def _retry_after(response: requests.Response) -> float | None:
 def _remote(response: requests.Response, url: str) -> RemoteFile:
     length = response.headers.get("Content-Length")
     return RemoteFile(
-        url=url, etag=response.headers.get("ETag"), size=int(length) if length else None
+        url=url,
+        etag=response.headers.get("ETag"),
+        size=int(length) if length else None,
+        last_modified=response.headers.get("Last-Modified"),
     )
 
 
@@ -252,12 +281,13 @@ def _fetch_once(
         _check_status(response, url)
         remote = _remote(response, url)
         with atomic_write_path(dst) as tmp:
-            written = 0
+            written, digest = 0, hashlib.sha256()
             with tmp.open("wb") as fh:
                 # read1 returns what has arrived (each read waits at most `timeout`), so the
                 # deadline is checked even when a slow source trickles bytes.
                 while chunk := response.raw.read1(CHUNK, decode_content=False):
                     fh.write(chunk)
+                    digest.update(chunk)
                     written += len(chunk)
                     if time.monotonic() > deadline:
                         raise _Retryable(f"timed out: not complete after {attempt_timeout:g}s")
@@ -271,7 +301,7 @@ def _fetch_once(
                         f"{_file_name(url)}: not a valid {_KIND[verify]} file ({err});"
                         f" served by {shown_url(url)}"
                     ) from None
-    return RemoteFile(url=url, etag=remote.etag, size=written)
+    return RemoteFile(url, remote.etag, written, remote.last_modified, digest.hexdigest())
 
 
 _KIND: dict[Verifier, str] = {verify_gzip: "gzip", verify_parquet: "parquet"}

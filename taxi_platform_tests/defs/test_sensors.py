@@ -34,10 +34,11 @@ def mirror(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def _tick(instance: dg.DagsterInstance, base_url: str, cursor: str | None = None):
-    context = dg.build_sensor_context(
-        instance=instance, cursor=cursor, resources={"tlc": TlcSource(base_url=base_url)}
-    )
+def _tick(
+    instance: dg.DagsterInstance, base_url: str, cursor: str | None = None, lake: str = "lake"
+):
+    resources = {"tlc": TlcSource(base_url=base_url), "lake": LakeResource(root=lake)}
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
     return SENSOR(context), context.cursor
 
 
@@ -75,10 +76,30 @@ def test_materialized_months_are_not_requested_again(mirror: str, tmp_path: Path
                 "lake": LakeResource(root=str(tmp_path / "lake")),
             },
         )
-        result, _ = _tick(instance, mirror)
+        result, _ = _tick(instance, mirror, lake=str(tmp_path / "lake"))
 
     assert isinstance(result, dg.SkipReason)
     assert "2019-02" in result.skip_message
+
+
+def test_a_reissued_month_is_requested_again(mirror: str, tmp_path: Path) -> None:
+    raw = next(
+        a
+        for a in build_trip_assets(YELLOW, monthly_partitions(), COURSE_MIRROR)
+        if a.key == trip_asset_keys(YELLOW)["raw"]
+    )
+    lake = str(tmp_path / "lake")
+    resources = {"tlc": TlcSource(base_url=mirror), "lake": LakeResource(root=lake)}
+    with dg.instance_for_test() as instance:
+        dg.materialize([raw], partition_key="2019-01", instance=instance, resources=resources)
+        unchanged, _ = _tick(instance, mirror, lake=lake)
+        write_month(YELLOW, "2019-01", 25, tmp_path / "mirror")  # the TLC re-issues the month
+        reissued, _ = _tick(instance, mirror, lake=lake)
+
+    assert isinstance(unchanged, dg.SkipReason)
+    [request] = reissued
+    assert request.partition_key == "2019-01"
+    assert request.run_key.startswith("yellow:2019-01:")
 
 
 def test_unreachable_source_backs_off_with_a_one_line_reason() -> None:

@@ -61,4 +61,5 @@ def test_unchanged_source_is_not_downloaded_again(stack: dict[str, str]) -> None
 
     raw_key = trip_asset_keys(GREEN)["raw"]
     [raw] = [e for e in second.get_asset_materialization_events() if e.asset_key == raw_key]
-    assert raw.materialization.metadata["skipped_unchanged"].value is True
+    assert raw.materialization.metadata["downloaded"].value is False
+    assert raw.materialization.metadata["unchanged"].value is True
