@@ -42,6 +42,10 @@ class Settings:
     executor: str
     source: str
     recheck_months: int
+    sensor_max_requests: int
+    """`TAXI_SENSOR_MAX_REQUESTS`: months the new-month sensor hands over per tick."""
+    sensor_retry_seconds: int
+    """`TAXI_SENSOR_RETRY_SECONDS`: when a requested month that did not land is asked again."""
     """`TAXI_RECHECK_MONTHS`: the newest landed months the new-month sensor re-checks."""
     """`TAXI_SOURCE`: `tlc` (the official parquet files; the default) or `course-mirror`."""
 
@@ -65,4 +69,6 @@ def load_settings() -> Settings:
         executor=os.getenv("TAXI_EXECUTOR") or "in_process",
         source=os.getenv("TAXI_SOURCE") or "tlc",
         recheck_months=int(os.getenv("TAXI_RECHECK_MONTHS", "3")),
+        sensor_max_requests=int(os.getenv("TAXI_SENSOR_MAX_REQUESTS", "24")),
+        sensor_retry_seconds=int(os.getenv("TAXI_SENSOR_RETRY_SECONDS", str(6 * 3600))),
     )

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pytest
 
 from devstack.sample_data import write_month, write_zone_lookup
@@ -16,6 +17,14 @@ from taxi_platform.defs.resources import initialized_resources
 
 SAMPLE_ROWS = 2_000
 SAMPLE_MONTHS = ("2021-01", "2021-02", "2021-03")
+
+
+@pytest.fixture(scope="session")
+def schedule_instance() -> Iterator[dg.DagsterInstance]:
+    """A test instance for evaluating schedules, alive for the whole session: a schedule
+    evaluation leaves Dagster's definitions-load context pointing at its instance."""
+    with dg.instance_for_test() as instance:
+        yield instance
 
 
 @pytest.fixture(scope="session")

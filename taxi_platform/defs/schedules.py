@@ -2,7 +2,9 @@
 
 import dagster as dg
 
+from taxi_platform import catalog
 from taxi_platform.catalog import TaxiDataset
+from taxi_platform.defs.sensors import months_in_flight
 from taxi_platform.lib.months import months_before
 from taxi_platform.settings import Settings
 
@@ -13,7 +15,9 @@ def build_monthly_schedule(
     partitions: dg.PartitionsDefinition,
     settings: Settings,
 ) -> dg.ScheduleDefinition:
-    """Run `job_name` for the month published `publication_lag_months` ago, on the cron."""
+    """Run `job_name` for the month published `publication_lag_months` ago, on the cron,
+    unless that month has landed or a run (of any trigger) is on it."""
+    raw_key = dg.AssetKey(catalog.trip_key(ds, "raw"))
 
     @dg.schedule(
         name=f"{ds.name}_monthly_schedule",
@@ -28,10 +32,12 @@ def build_monthly_schedule(
     )
     def monthly_schedule(context: dg.ScheduleEvaluationContext):
         month = months_before(context.scheduled_execution_time, settings.publication_lag_months)
-        if month not in partitions.get_partition_keys(
-            current_time=context.scheduled_execution_time
-        ):
+        keys = partitions.get_partition_keys(current_time=context.scheduled_execution_time)
+        if month not in keys:
             return dg.SkipReason(f"{ds.name} {month} is outside the configured partitions")
+        landed = context.instance.get_materialized_partitions(raw_key)
+        if month in landed or month in months_in_flight(context.instance, keys):
+            return dg.SkipReason(f"{ds.name} {month} has landed or is running already")
         return dg.RunRequest(run_key=f"{ds.name}:{month}", partition_key=month)
 
     return monthly_schedule

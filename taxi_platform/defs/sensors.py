@@ -1,7 +1,19 @@
-"""Sensors: a new month published at the source, and alerts on failed runs."""
+"""Sensors: months published at the source and not landed yet, and alerts on failed runs.
+
+The new-month sensor's work is "published months that are not materialized, nor running",
+not "the month after the cursor". Per tick it asks the source about the month after the
+newest one it knows to be published (a binary search on a fresh start), about the months it
+requested whose runs failed (a new file is requested again at once, any month again after
+`TAXI_SENSOR_RETRY_SECONDS`) and about the newest `TAXI_RECHECK_MONTHS` landed months (a
+re-issued file is requested again). It hands over up to `TAXI_SENSOR_MAX_REQUESTS` months
+per tick, oldest first. Any answer from the source (200, 403, 404) ends a back-off.
+"""
 
 import json
+import re
 import time
+from dataclasses import asdict, dataclass, field
+from email.utils import parsedate_to_datetime
 
 import dagster as dg
 import requests
@@ -9,22 +21,84 @@ import requests
 from taxi_platform import catalog
 from taxi_platform.catalog import Source, TaxiDataset
 from taxi_platform.defs.resources import AlertWebhook, LakeResource, TlcSource
-from taxi_platform.lib.source import DownloadError, NotPublishedError, read_record
+from taxi_platform.lib.backlog import newest_published
+from taxi_platform.lib.months import next_month
+from taxi_platform.lib.source import DownloadError, NotPublishedError, RemoteFile, read_record
 from taxi_platform.settings import Settings
 
 MAX_BACKOFF_SECONDS = 24 * 3600
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+_EXCEPTION_PREFIX = re.compile(r"^(?:[\w.]+\.)?\w*(?:Error|Exception|Failure): ")
 
 
 def _status(on: bool) -> dg.DefaultSensorStatus:
     return dg.DefaultSensorStatus.RUNNING if on else dg.DefaultSensorStatus.STOPPED
 
 
-def next_month_to_request(
-    keys: list[str], materialized: set[str], last_requested: str | None
-) -> str | None:
-    """The first month after both the newest materialized and the last requested month."""
-    newest = max([*materialized, *([last_requested] if last_requested else [])], default=None)
-    return next((k for k in keys if newest is None or k > newest), None)
+def months_in_flight(instance: dg.DagsterInstance, keys: list[str]) -> set[str]:
+    """Months a queued or running run covers, whichever trigger launched it."""
+    months: set[str] = set()
+    for record in instance.get_run_records(dg.RunsFilter(statuses=IN_FLIGHT)):
+        tags = record.dagster_run.tags
+        if "dagster/partition" in tags:
+            months.add(tags["dagster/partition"])
+        start = tags.get("dagster/asset_partition_range_start")
+        end = tags.get("dagster/asset_partition_range_end")
+        if start and end:
+            months |= {k for k in keys if start <= k <= end}
+    return months
+
+
+def unreachable_reason(err: BaseException) -> str:
+    """Why the source could not be asked, in plain words."""
+    if isinstance(err, requests.Timeout):
+        return "no answer in time"
+    if isinstance(err, requests.ConnectionError):
+        return "connection refused or dropped"
+    return _EXCEPTION_PREFIX.sub("", str(err).splitlines()[0] if str(err) else type(err).__name__)
+
+
+@dataclass
+class Ledger:
+    """The new-month sensor's cursor."""
+
+    newest: str | None = None
+    requested: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Month -> when it was last requested ("at") and how often ("attempt")."""
+    failures: int = 0
+    retry_after: float = 0.0
+
+    @classmethod
+    def load(cls, cursor: str | None) -> "Ledger":
+        try:
+            return cls(**json.loads(cursor)) if cursor else cls()
+        except (json.JSONDecodeError, TypeError):
+            return cls()
+
+    def dump(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+class _Unreachable(Exception):
+    """The source gave no answer about `month`."""
+
+    def __init__(self, month: str, err: BaseException) -> None:
+        super().__init__(unreachable_reason(err))
+        self.month = month
+
+
+def _changed_since(remote: RemoteFile, when: float) -> bool:
+    if not remote.last_modified:
+        return False
+    try:
+        return parsedate_to_datetime(remote.last_modified).timestamp() > when
+    except (TypeError, ValueError):
+        return False
 
 
 def build_new_month_sensor(
@@ -34,70 +108,107 @@ def build_new_month_sensor(
     partitions: dg.PartitionsDefinition,
     settings: Settings,
 ) -> dg.SensorDefinition:
-    """HEAD the source for the next month; when it is published, run `job_name` for exactly it."""
+    """Request `job_name` for every month the source has published and nothing has landed."""
     raw_key = dg.AssetKey(catalog.trip_key(ds, "raw"))
 
-    def revised(tlc: TlcSource, lake: LakeResource, materialized: set[str]) -> list[dg.RunRequest]:
-        """Runs for the newest landed months whose file the source has re-issued since."""
-        requests_ = []
-        for month in (
-            sorted(materialized)[-settings.recheck_months :] if settings.recheck_months else []
-        ):
+    def ask(tlc: TlcSource, month: str) -> RemoteFile:
+        """HEAD the month's file once: NotPublishedError, or _Unreachable without an answer."""
+        try:
+            return tlc.probe(source.url(tlc.root(source), ds, month), attempts=1)
+        except (requests.RequestException, DownloadError) as err:
+            raise _Unreachable(month, err) from err
+
+    def request(ledger: Ledger, month: str, now: float) -> dg.RunRequest:
+        attempt = int(ledger.requested.get(month, {}).get("attempt", 0)) + 1
+        ledger.requested[month] = {"at": now, "attempt": attempt}
+        return dg.RunRequest(run_key=f"{ds.name}:{month}:{attempt}", partition_key=month)
+
+    def reissued(tlc: TlcSource, lake: LakeResource, landed: list[str]) -> list[str]:
+        """The newest landed months whose file the source has re-issued since."""
+        months = []
+        for month in sorted(landed)[::-1][: settings.recheck_months]:
             raw = catalog.raw_path(lake.path, source, ds, month)
-            landed = read_record(catalog.source_record_path(raw), raw)
+            record = read_record(catalog.source_record_path(raw), raw)
             try:
-                remote = tlc.probe(source.url(tlc.root(source), ds, month), attempts=1)
-            except (NotPublishedError, DownloadError, requests.RequestException):
+                remote = ask(tlc, month)
+            except NotPublishedError:
                 continue
-            if landed is not None and not landed.same_as(remote):
-                identity = remote.etag or remote.last_modified or remote.size
-                requests_.append(
-                    dg.RunRequest(run_key=f"{ds.name}:{month}:{identity}", partition_key=month)
-                )
-        return requests_
+            if record is not None and not record.same_as(remote):
+                months.append(month)
+        return months
+
+    def plan(
+        tlc: TlcSource, lake: LakeResource, ledger: Ledger, instance: dg.DagsterInstance
+    ) -> list[dg.RunRequest]:
+        keys = partitions.get_partition_keys()
+        landed = set(instance.get_materialized_partitions(raw_key))
+        busy = months_in_flight(instance, keys)
+        now = time.time()
+
+        def published(month: str) -> bool:
+            try:
+                ask(tlc, month)
+            except NotPublishedError:
+                return False
+            return True
+
+        ledger.newest = newest_published(keys, published, ledger.newest)
+        ledger.requested = {m: r for m, r in ledger.requested.items() if m not in landed}
+        wanted = []
+        for month in (k for k in keys if ledger.newest and k <= ledger.newest):
+            if month in landed or month in busy:
+                continue
+            asked = ledger.requested.get(month)
+            if asked and now - asked["at"] < settings.sensor_retry_seconds:
+                try:
+                    if not _changed_since(ask(tlc, month), asked["at"]):
+                        continue  # its run failed and the file is the same: wait
+                except NotPublishedError:
+                    continue
+            wanted.append(month)
+            if len(wanted) == settings.sensor_max_requests:
+                break
+        wanted += [m for m in reissued(tlc, lake, sorted(landed)) if m not in busy]
+        return [request(ledger, month, now) for month in wanted]
 
     @dg.sensor(
         name=f"{ds.name}_new_month",
         job_name=job_name,
         minimum_interval_seconds=settings.sensor_interval_seconds,
         default_status=_status(settings.sensors_on),
-        description=f"Requests {ds.name}_monthly for the next month once the source has it, and"
-        f" again for any of the newest {settings.recheck_months} landed months the source"
-        " re-issued (TAXI_RECHECK_MONTHS).",
+        description=f"Requests {ds.name}_monthly for every published {ds.name} month that has"
+        " not landed, a failed month again when its file changes, and a landed month again"
+        " when the source re-issues it.",
     )
     def new_month(context: dg.SensorEvaluationContext, tlc: TlcSource, lake: LakeResource):
-        cursor = json.loads(context.cursor) if context.cursor else {}
-        if time.time() < cursor.get("retry_after", 0):
+        ledger = Ledger.load(context.cursor)
+        if time.time() < ledger.retry_after:
             return dg.SkipReason(
-                f"source unreachable earlier; next probe after "
-                f"{time.strftime('%H:%M:%S', time.gmtime(cursor['retry_after']))} UTC"
-            )
-        materialized = set(context.instance.get_materialized_partitions(raw_key))
-        reissued = revised(tlc, lake, materialized)
-        month = next_month_to_request(
-            partitions.get_partition_keys(), materialized, cursor.get("last_requested")
-        )
-        if month is None:
-            return reissued or dg.SkipReason(
-                f"every {ds.name} partition is materialized or requested"
+                f"{ds.name}: the source was unreachable; next probe after "
+                f"{time.strftime('%H:%M:%S', time.gmtime(ledger.retry_after))} UTC"
             )
         try:
-            tlc.probe(source.url(tlc.root(source), ds, month), attempts=1)
-        except NotPublishedError:
-            return reissued or dg.SkipReason(f"{ds.name} {month} is not published yet")
-        except (requests.RequestException, DownloadError) as err:
-            failures = cursor.get("failures", 0) + 1
-            delay = min(settings.sensor_interval_seconds * 2 ** (failures - 1), MAX_BACKOFF_SECONDS)
-            context.update_cursor(
-                json.dumps({**cursor, "failures": failures, "retry_after": time.time() + delay})
+            run_requests = plan(tlc, lake, ledger, context.instance)
+        except _Unreachable as err:
+            ledger.failures += 1
+            delay = min(
+                settings.sensor_interval_seconds * 2 ** (ledger.failures - 1), MAX_BACKOFF_SECONDS
             )
+            ledger.retry_after = time.time() + delay
+            context.update_cursor(ledger.dump())
             return dg.SkipReason(
-                f"source unreachable while probing {ds.name} {month} "
-                f"({type(err).__name__}); backing off {delay}s"
+                f"source unreachable while probing {ds.name} {err.month} ({err});"
+                f" backing off {delay}s"
             )
-        context.update_cursor(json.dumps({"last_requested": month}))
-        request = dg.RunRequest(run_key=f"{ds.name}:{month}", partition_key=month)
-        return [*reissued, request] if reissued else request
+        ledger.failures, ledger.retry_after = 0, 0.0
+        context.update_cursor(ledger.dump())
+        if run_requests:
+            return run_requests
+        keys = partitions.get_partition_keys()
+        if ledger.newest == keys[-1]:
+            return dg.SkipReason(f"every {ds.name} month is landed, running or waiting to retry")
+        after = next_month(ledger.newest) if ledger.newest else keys[0]
+        return dg.SkipReason(f"{ds.name} {after} is not published yet")
 
     return new_month
 
@@ -127,8 +238,9 @@ def failure_message(context: dg.RunFailureSensorContext, ui_url: str) -> str:
 
 
 def _first_line(text: str, limit: int = 300) -> str:
+    """The first line of an error, without the exception's class path."""
     line = text.strip().splitlines()[0] if text.strip() else ""
-    return line[:limit]
+    return _EXCEPTION_PREFIX.sub("", line)[:limit]
 
 
 def build_failure_alert_sensor(settings: Settings) -> dg.SensorDefinition:

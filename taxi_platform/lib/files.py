@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader sees the old complete file or the new one, never a partial.
+"""Lake files: atomic writes (a reader sees the old complete file or the new one, never a
+partial), and parquet files opened for streaming.
 
 The new content goes to a hidden temp file beside the destination, named after the writing
 process (`.{name}.{pid}.{token}.tmp`), and is renamed over the destination only when complete.
@@ -14,6 +15,8 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import pyarrow.parquet as pq
 
 
 def _alive(pid: int) -> bool:
@@ -60,3 +63,9 @@ def atomic_write_text(dst: Path, text: str) -> None:
     """Replace `dst` with `text` atomically (for small sidecar files)."""
     with atomic_write_path(dst) as tmp:
         tmp.write_text(text)
+
+
+def open_parquet(path: Path) -> pq.ParquetFile:
+    """A parquet file to stream batch by batch. Without pre-buffering: pyarrow's default
+    pre-buffering holds column chunks of many row groups, so memory grows with the file."""
+    return pq.ParquetFile(path, pre_buffer=False)

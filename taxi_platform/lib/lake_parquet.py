@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from taxi_platform.catalog import TaxiDataset
-from taxi_platform.lib.files import atomic_write_path
+from taxi_platform.lib.files import atomic_write_path, open_parquet
 from taxi_platform.lib.lake import (
     CleanReport,
     SourceFileError,
@@ -38,7 +38,7 @@ PANDAS_INDEX = "__index_level_0__"
 def read_footer(src: Path, month: str) -> pq.ParquetFile:
     """Open the file's footer, or fail naming the file: an HTML page, a truncated file."""
     try:
-        return pq.ParquetFile(src)
+        return open_parquet(src)
     except (pa.ArrowInvalid, OSError) as err:
         reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
         raise SourceFileError(src, month, f"not a readable parquet file ({reason})") from err

@@ -9,6 +9,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from taxi_platform.catalog import TaxiDataset
+from taxi_platform.lib.files import open_parquet
 from taxi_platform.lib.lake import count_out_of_month
 
 DISTANCE_COL = "trip_distance"
@@ -37,7 +38,7 @@ def measure_lake_month(path: Path, ds: TaxiDataset, month: str) -> LakeQuality:
     distance = has_distance(ds)
     columns = [ds.pickup_col, *([DISTANCE_COL] if distance else [])]
     rows = nulls = outside = negative = 0
-    for batch in pq.ParquetFile(path).iter_batches(columns=columns):
+    for batch in open_parquet(path).iter_batches(columns=columns):
         pickups = batch.column(ds.pickup_col)
         rows += batch.num_rows
         nulls += pickups.null_count

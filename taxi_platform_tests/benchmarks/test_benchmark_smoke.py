@@ -36,3 +36,19 @@ def test_tiny_benchmark_writes_every_step(tmp_path: Path) -> None:
             assert step[impl]["rows"] == ROWS
             assert step[impl]["peak_rss_mb"] > 0
     assert [layer["layer"] for layer in results["end_to_end"]["layers"]] == list(LAYERS)
+
+
+def test_tiny_memory_benchmark_writes_every_step(tmp_path: Path) -> None:
+    from benchmarks.memory import main as memory
+
+    assert memory(["--rows", "2000", "20000", "--out", str(tmp_path)]) == 0
+
+    report = (tmp_path / "memory.md").read_text()
+    rows = json.loads((tmp_path / "memory.json").read_text())
+    assert {r["step"] for r in rows} == {
+        "parquet -> lake",
+        "plain pyarrow read+write",
+        "lake -> PostgreSQL",
+    }
+    assert {r["rows"] for r in rows} == {2000, 20000}
+    assert "the rows/s of a plain pyarrow copy" in report

@@ -19,7 +19,9 @@ from taxi_platform.settings import load_settings
 JOB = dg.define_asset_job("yellow_monthly", selection=dg.AssetSelection.groups("yellow"))
 
 
-def _evaluate(when: datetime, lag: int = 2, last_month: str | None = None):
+def _evaluate(
+    instance: dg.DagsterInstance, when: datetime, lag: int = 2, last_month: str | None = None
+):
     settings = replace(load_settings(), publication_lag_months=lag)
     partitions = monthly_partitions(last_month)
     schedule = build_monthly_schedule(YELLOW, JOB.name, partitions, settings)
@@ -30,7 +32,9 @@ def _evaluate(when: datetime, lag: int = 2, last_month: str | None = None):
         resources=resources_for("local"),
     )
     context = dg.build_schedule_context(
-        scheduled_execution_time=when, repository_def=defs.get_repository_def()
+        instance=instance,
+        scheduled_execution_time=when,
+        repository_def=defs.get_repository_def(),
     )
     return schedule.evaluate_tick(context)
 
@@ -40,16 +44,20 @@ def test_expected_month_steps_back_over_year_ends() -> None:
     assert months_before(datetime(2021, 5, 5), 0) == "2021-05"
 
 
-def test_tick_requests_exactly_the_lagged_month() -> None:
-    result = _evaluate(datetime(2021, 5, 5, 6, tzinfo=ZoneInfo("America/New_York")))
+def test_tick_requests_exactly_the_lagged_month(schedule_instance: dg.DagsterInstance) -> None:
+    result = _evaluate(
+        schedule_instance, datetime(2021, 5, 5, 6, tzinfo=ZoneInfo("America/New_York"))
+    )
 
     assert [(r.partition_key, r.run_key) for r in result.run_requests] == [
         ("2021-03", "yellow:2021-03")
     ]
 
 
-def test_month_outside_the_partitions_is_skipped_with_a_reason() -> None:
-    result = _evaluate(datetime(2021, 5, 5, 6), lag=0, last_month="2021-04")
+def test_month_outside_the_partitions_is_skipped_with_a_reason(
+    schedule_instance: dg.DagsterInstance,
+) -> None:
+    result = _evaluate(schedule_instance, datetime(2021, 5, 5, 6), lag=0, last_month="2021-04")
 
     assert not result.run_requests
     assert "2021-05 is outside the configured partitions" in result.skip_message

@@ -53,8 +53,8 @@ def test_published_month_is_requested_once_then_nothing_new(mirror: str) -> None
         first, cursor = _tick(instance, mirror)
         second, cursor_after = _tick(instance, mirror, cursor)
 
-    assert isinstance(first, dg.RunRequest)
-    assert (first.partition_key, first.run_key) == ("2019-01", "yellow:2019-01")
+    [request] = first
+    assert (request.partition_key, request.run_key) == ("2019-01", "yellow:2019-01:1")
     assert isinstance(second, dg.SkipReason)
     assert second.skip_message == "yellow 2019-02 is not published yet"
     assert cursor_after == cursor
@@ -173,7 +173,8 @@ def test_failed_run_posts_slack_json_to_the_webhook(mirror, receiver, tmp_path: 
     text = body["text"]
     assert "partition 2019-03" in text
     assert "raw__yellow__trips_file" in text
-    assert "not published yet" in text
+    assert "raw__yellow__trips_file: yellow 2019-03: not published yet" in text  # plain words
+    assert "dagster._core" not in text and "Failure:" not in text
     assert "/runs/" in text
 
 

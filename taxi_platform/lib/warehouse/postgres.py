@@ -16,7 +16,6 @@ from pathlib import Path
 
 import psycopg
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
@@ -31,6 +30,7 @@ from taxi_platform.catalog import (
     trips_table,
 )
 from taxi_platform.lib import marts
+from taxi_platform.lib.files import open_parquet
 from taxi_platform.lib.identifiers import sql_name
 from taxi_platform.lib.months import month_start
 
@@ -146,7 +146,7 @@ def copy_parquet(
     options = pacsv.WriteOptions(include_header=False)
     # The queued writer lets the client format the next batch while the server parses one.
     with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
-        for batch in pq.ParquetFile(path).iter_batches(COPY_BATCH_ROWS, columns=names):
+        for batch in open_parquet(path).iter_batches(COPY_BATCH_ROWS, columns=names):
             buffer = io.BytesIO()
             pacsv.write_csv(batch, buffer, options)
             copy.write(buffer.getbuffer())
