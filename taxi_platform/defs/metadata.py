@@ -43,12 +43,15 @@ def rejection_sample(examples: list[Rejection]) -> dg.MarkdownMetadataValue:
 
 
 def range_metadata(per_month: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """One month's metadata as is; several months as totals plus a per-month table."""
+    """One month's metadata as is; several months as totals of the numbers plus a per-month
+    table of the numbers and the plain text values (e.g. each month's schema era)."""
     if len(per_month) == 1:
         return next(iter(per_month.values()))
-    numeric = [k for k, v in next(iter(per_month.values())).items() if isinstance(v, int | float)]
+    first = next(iter(per_month.values()))
+    numeric = [k for k, v in first.items() if isinstance(v, int | float)]
+    shown = [k for k, v in first.items() if isinstance(v, int | float | str)]
     table = _markdown(
-        ["month", *numeric], [[m, *(md[k] for k in numeric)] for m, md in per_month.items()]
+        ["month", *shown], [[m, *(md[k] for k in shown)] for m, md in per_month.items()]
     )
     totals = {f"{k}_total": sum(md[k] for md in per_month.values()) for k in numeric}
     return {
