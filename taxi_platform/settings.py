@@ -50,6 +50,11 @@ class Settings:
     """`TAXI_SOURCE`: `tlc` (the official parquet files; the default) or `course-mirror`."""
 
 
+def setting(name: str) -> str | None:
+    """The raw value of the environment variable `name` (for validation when loading)."""
+    return os.getenv(name) or None
+
+
 def is_set(name: str) -> bool:
     """Whether the environment variable `name` is set (its value is not read here)."""
     return name in os.environ

@@ -25,9 +25,9 @@ from google.oauth2 import service_account
 from pydantic import Field
 
 from taxi_platform.catalog import Source
-from taxi_platform.lib.identifiers import gcs_bucket, sql_name
+from taxi_platform.lib.identifiers import gcs_bucket, http_url, sql_name, warehouse_name
 from taxi_platform.lib.source import RemoteFile, Verifier, download, probe
-from taxi_platform.settings import Env, is_set, switch
+from taxi_platform.settings import Env, is_set, setting, switch
 
 
 class TlcSource(dg.ConfigurableResource):
@@ -111,7 +111,7 @@ class WarehouseResource(BigQueryResource):
     )
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        sql_name(self.dataset, "BigQuery dataset")
+        warehouse_name(self.dataset, "BigQuery dataset")
 
     @property
     def dataset_id(self) -> str:
@@ -149,7 +149,7 @@ class PostgresResource(dg.ConfigurableResource):
     connect_timeout_seconds: int = 10
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        sql_name(self.schema_name, "PostgreSQL schema")
+        warehouse_name(self.schema_name, "PostgreSQL schema")
 
     @property
     def schema(self) -> str:
@@ -191,8 +191,15 @@ def _env_or(name: str, default: Any) -> Any:
     return dg.EnvVar(name) if is_set(name) else default
 
 
+_CHECKED = {"TLC_BASE_URL": http_url, "PG_SCHEMA": warehouse_name, "BQ_DATASET": warehouse_name}
+
+
 def resources_for(env: Env) -> dict[str, dg.ConfigurableResource]:
-    """The resources of `env`: only endpoints and credentials differ between local and prod."""
+    """The resources of `env`: only endpoints and credentials differ between local and prod.
+    Settings that would fail every run are refused here, when the definitions load."""
+    for name, check in _CHECKED.items():
+        if value := setting(name):
+            check(value, name)
     warehouse: dict[str, Any] = {
         "project": dg.EnvVar("GCP_PROJECT"),
         "dataset": dg.EnvVar("BQ_DATASET"),

@@ -9,6 +9,7 @@ interpolated: they are bound parameters.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 _SQL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _GCP_PROJECT = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
@@ -20,6 +21,31 @@ def sql_name(value: str, what: str) -> str:
     if not isinstance(value, str) or not _SQL_NAME.fullmatch(value):
         raise ValueError(
             f"refusing {what} {value!r}: use 1-63 letters, digits and _, not starting with a digit"
+        )
+    return value
+
+
+def warehouse_name(value: str, what: str) -> str:
+    """`value` if it is a plain SQL identifier the warehouse does not reserve (PostgreSQL's
+    `pg_*` schemas, `information_schema`), else refuse."""
+    sql_name(value, what)
+    if value.lower().startswith("pg_") or value.lower() == "information_schema":
+        raise ValueError(f"refusing {what} {value!r}: a name the warehouse reserves")
+    return value
+
+
+def http_url(value: str, what: str) -> str:
+    """`value` if it is an http(s) URL without credentials, query or fragment, else refuse;
+    the message shows no credentials and no query string."""
+    parts = urlsplit(value)
+    shown = (
+        f"{parts.scheme}://{parts.hostname or ''}{parts.path}" if parts.scheme else "(no scheme)"
+    )
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"refusing {what} {shown}: use an http:// or https:// URL")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError(
+            f"refusing {what} {shown}: no credentials, query string or fragment in the URL"
         )
     return value
 

@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 import requests
 import urllib3
 
+from taxi_platform.catalog import ZONE_COLUMNS
 from taxi_platform.lib.files import atomic_write_path, atomic_write_text
 
 CHUNK = 1 << 20
@@ -238,17 +239,45 @@ def probe(
 
 
 def verify_gzip(path: Path) -> None:
-    """Decompress the whole file (checking its CRC); raises ValueError if it is not intact."""
+    """Decompress the whole file (checking its CRC) and look for a data row after the header;
+    raises ValueError if it is not an intact gzip file with data."""
     decomp = zlib.decompressobj(wbits=47)
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            decomp.decompress(chunk)
-            while decomp.eof and decomp.unused_data:
-                rest = decomp.unused_data
-                decomp = zlib.decompressobj(wbits=47)
-                decomp.decompress(rest)
+    head = b""  # the text up to the first non-blank byte after the header line
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(CHUNK):
+                data = decomp.decompress(chunk)
+                while decomp.eof and decomp.unused_data:
+                    rest = decomp.unused_data
+                    decomp = zlib.decompressobj(wbits=47)
+                    data += decomp.decompress(rest)
+                if not _has_data_row(head):
+                    head += data[:CHUNK]
+    except zlib.error as err:
+        raise ValueError(f"not a valid gzip file ({err})") from None
     if not decomp.eof:
-        raise ValueError("gzip stream is truncated")
+        raise ValueError("not a valid gzip file (gzip stream is truncated)")
+    if not _has_data_row(head):
+        raise ValueError("no data rows: the file holds a header only")
+
+
+def _has_data_row(text: bytes) -> bool:
+    _, newline, rest = text.partition(b"\n")
+    return bool(newline) and bool(rest.strip())
+
+
+def verify_zone_lookup(path: Path) -> None:
+    """The TLC zone lookup's header and at least one zone; raises ValueError quoting at most a
+    short excerpt of anything else (an HTML page, an empty file)."""
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    header = head.split(b"\n", 1)[0].decode("utf-8", "replace").strip().lstrip("\ufeff")
+    cells = [c.strip().strip('"') for c in header.split(",")]
+    expected = [c.source for c in ZONE_COLUMNS]
+    if cells != expected:
+        raise ValueError(f"not the zone lookup: header {header[:60]!r} is not {expected}")
+    if not _has_data_row(head):
+        raise ValueError("no data rows: the zone lookup holds a header only")
 
 
 def verify_parquet(path: Path) -> None:
@@ -258,11 +287,16 @@ def verify_parquet(path: Path) -> None:
         fh.seek(max(path.stat().st_size - 4, 0))
         tail = fh.read(4)
     if head != PARQUET_MAGIC or tail != PARQUET_MAGIC:
-        raise ValueError("no PAR1 magic at start and end (truncated, or not parquet)")
+        raise ValueError(
+            "not a valid parquet file (no PAR1 magic at start and end: truncated, or not parquet)"
+        )
     try:
-        pq.read_metadata(path)
+        rows = pq.read_metadata(path).num_rows
     except (pa.ArrowInvalid, OSError) as err:
-        raise ValueError(f"unreadable footer: {str(err).splitlines()[0][:120]}") from None
+        reason = str(err).splitlines()[0][:120]
+        raise ValueError(f"not a valid parquet file (unreadable footer: {reason})") from None
+    if rows == 0:
+        raise ValueError("no data rows: the parquet file holds a schema only")
 
 
 Verifier = Callable[[Path], None]
@@ -298,13 +332,9 @@ def _fetch_once(
                     verify(tmp)
                 except (ValueError, zlib.error) as err:
                     raise DownloadError(
-                        f"{_file_name(url)}: not a valid {_KIND[verify]} file ({err});"
-                        f" served by {shown_url(url)}"
+                        f"{_file_name(url)}: {err}; served by {shown_url(url)}"
                     ) from None
     return RemoteFile(url, remote.etag, written, remote.last_modified, digest.hexdigest())
-
-
-_KIND: dict[Verifier, str] = {verify_gzip: "gzip", verify_parquet: "parquet"}
 
 
 def download(

@@ -235,7 +235,13 @@ def test_failing_runs_name_the_connection_but_not_the_secret(
         for a in build_trip_assets(YELLOW, monthly_partitions(), COURSE_MIRROR)
         if a.key == trip_asset_keys(YELLOW)["raw"]
     ]
-    resources = resources_for("local")
+    with pytest.raises(ValueError, match="refusing TLC_BASE_URL") as refused:
+        resources_for("local")  # a URL with credentials is refused when definitions load
+    assert wrong_secrets["mirror_password"] not in str(refused.value)
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("TLC_BASE_URL")
+        resources = resources_for("local")
+    # The download path still never prints them, should such a URL reach it.
     resources["tlc"] = TlcSource(
         base_url=dg.EnvVar("TLC_BASE_URL"), max_attempts=2, backoff_seconds=0.01
     )

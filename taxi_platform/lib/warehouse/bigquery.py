@@ -35,6 +35,7 @@ from taxi_platform.catalog import (
 from taxi_platform.lib import marts
 from taxi_platform.lib.identifiers import gcp_project, sql_name
 from taxi_platform.lib.months import month_start
+from taxi_platform.lib.source import verify_zone_lookup
 
 JOB_TIMEOUT_S = 900
 UPLOAD_TIMEOUT_S = 60
@@ -192,7 +193,9 @@ def replace_month(
 
 
 def replace_zones(client: bigquery.Client, dataset_id: str, src: Path) -> int:
-    """Replace the zone table with the lake CSV (one load job, WRITE_TRUNCATE); return rows."""
+    """Replace the zone table with the lake CSV (one load job, WRITE_TRUNCATE); return rows.
+    A CSV that is not the lookup, or holds no zone, is refused before the table is touched."""
+    verify_zone_lookup(src)
     target = table_id(client, dataset_id, ZONE_TABLE)
     client.create_dataset(dataset_id, exists_ok=True, retry=API_RETRY)
     config = bigquery.LoadJobConfig(

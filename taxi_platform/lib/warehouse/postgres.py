@@ -33,6 +33,7 @@ from taxi_platform.lib import marts
 from taxi_platform.lib.files import open_parquet
 from taxi_platform.lib.identifiers import sql_name
 from taxi_platform.lib.months import month_start
+from taxi_platform.lib.source import verify_zone_lookup
 
 COPY_BATCH_ROWS = 200_000
 DIALECT = "postgres"
@@ -165,7 +166,9 @@ def replace_month(
 
 
 def replace_zones(conn: psycopg.Connection, schema: str, src: Path) -> int:
-    """Replace the zone table with the lake CSV in one transaction; return its rows."""
+    """Replace the zone table with the lake CSV in one transaction; return its rows.
+    A CSV that is not the lookup, or holds no zone, is refused before the table is touched."""
+    verify_zone_lookup(src)
     columns = [(c.name, c.kind) for c in ZONE_COLUMNS]
     _ensure_table(conn, _schema(schema), ZONE_TABLE, columns, primary_key=ZONE_COLUMNS[0].name)
     table = _table(schema, ZONE_TABLE)
