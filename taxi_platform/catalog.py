@@ -245,6 +245,11 @@ def clean_path(lake_root: Path, ds: TaxiDataset, month: str) -> Path:
     return lake_root / "clean" / ds.name / parquet_name(ds, month)
 
 
+def audit_path(clean: Path) -> Path:
+    """Where a month is written aside and audited before it replaces `clean`."""
+    return clean.with_name(clean.name + ".audit")
+
+
 def zone_lookup_path(lake_root: Path) -> Path:
     return lake_root / "raw" / ZONE_LOOKUP_PATH
 

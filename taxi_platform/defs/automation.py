@@ -8,9 +8,11 @@ from taxi_platform.settings import Settings
 
 
 def follow_upstream() -> dg.AutomationCondition:
-    """Materialize a month when its upstream month updated (any month, not just the newest)."""
+    """Materialize a month when its upstream month updated (any month, not just the newest),
+    never while an upstream month's blocking checks fail."""
     return (
         dg.AutomationCondition.any_deps_updated().since_last_handled()
+        & dg.AutomationCondition.all_deps_blocking_checks_passed()
         & ~dg.AutomationCondition.any_deps_missing()
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()

@@ -8,8 +8,9 @@ reports that month's numbers; a multi-month run reports totals plus a per-month 
 Assets orchestrate; `taxi_platform.lib` does the work.
 """
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -22,6 +23,7 @@ from taxi_platform.catalog import FileFormat, Layer, Source, TaxiDataset
 from taxi_platform.defs.automation import follow_upstream
 from taxi_platform.defs.checks import (
     ROWS_MATCH_LAKE,
+    failed_blocking_checks,
     lake_check_results,
     lake_check_specs,
     rows_match_lake,
@@ -161,21 +163,24 @@ def _raw_asset(ds: TaxiDataset, source: Source, common: dict[str, Any]) -> dg.As
 
 @dataclass(frozen=True)
 class CleanedMonth:
+    """A month written aside for audit (`audit`), to be published at `path` if it passes."""
+
     report: CleanReport
     quality: LakeQuality
+    audit: Path
     path: Path
+    metadata: dict[str, Any]
 
 
-def _cleaned_metadata(month: CleanedMonth) -> dict[str, Any]:
-    report = month.report
+def _cleaned_metadata(report: CleanReport, audit: Path, path: Path) -> dict[str, Any]:
     return {
         "dagster/row_count": report.rows_written,
         "rows_read": report.rows_read,
         "rejected_rows": report.rejected,
         "out_of_month_rows": report.out_of_month,
-        "bytes": month.path.stat().st_size,
-        "path": dg.MetadataValue.path(str(month.path)),
-        "preview": parquet_preview(month.path),
+        "bytes": audit.stat().st_size,
+        "path": dg.MetadataValue.path(str(path)),
+        "preview": parquet_preview(audit),
         "rejected_sample": rejection_sample(report.examples),
         "recoded_cells": report.recoded_cells,
         "recoded_sample": rejection_sample(report.recoded_examples),
@@ -199,25 +204,49 @@ def _lake_asset(ds: TaxiDataset, source: Source, downstream: dict[str, Any]) -> 
     )
     def lake_trips(
         context: dg.AssetExecutionContext, config: LakeQualityConfig, lake: LakeResource
-    ) -> dg.MaterializeResult:
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+        """Write-audit-publish: each month is written aside, audited by the blocking checks and
+        published over the lake file only when it passes; a failing month keeps the file
+        published before and fails the step, so nothing downstream loads it."""
+
         def clean(month: str) -> CleanedMonth:
             dst = catalog.clean_path(lake.path, ds, month)
+            audit = catalog.audit_path(dst)
             src = catalog.raw_path(lake.path, source, ds, month)
-            report = CLEANERS[source.file_format](src, dst, ds, month)
-            return CleanedMonth(report, measure_lake_month(dst, ds, month), dst)
+            report = CLEANERS[source.file_format](src, audit, ds, month)
+            quality = measure_lake_month(audit, ds, month)
+            return CleanedMonth(report, quality, audit, dst, _cleaned_metadata(report, audit, dst))
 
         runs = each_month(context, ds, clean)
-        return dg.MaterializeResult(
+        share = config.max_out_of_month_share
+        checks = lake_check_results(
+            {r.month: r.value.quality for r in runs},
+            {r.month: r.value.report for r in runs},
+            key,
+            share,
+        )
+        failed = {}
+        for run in runs:
+            month = run.value
+            failed[run.month] = failed_blocking_checks(month.quality, month.report, share)
+            if failed[run.month]:
+                month.audit.unlink(missing_ok=True)
+            else:
+                os.replace(month.audit, month.path)
+        if any(failed.values()):
+            yield from checks
+            reasons = "; ".join(f"{m}: {', '.join(f)}" for m, f in failed.items() if f)
+            raise dg.Failure(
+                description=f"{ds.name} {reasons}: blocking checks failed; the lake keeps the"
+                " file published before, and no sink loads this one",
+                allow_retries=False,
+            )
+        yield dg.MaterializeResult(
             metadata={
-                **per_month_metadata(runs, _cleaned_metadata),
+                **per_month_metadata(runs, lambda month: month.metadata),
                 "dagster/column_schema": table_schema(ds),
             },
-            check_results=lake_check_results(
-                {r.month: r.value.quality for r in runs},
-                {r.month: r.value.report for r in runs},
-                key,
-                config.max_out_of_month_share,
-            ),
+            check_results=checks,
         )
 
     return lake_trips
