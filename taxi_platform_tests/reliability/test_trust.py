@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import gzip
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from devstack.mirror import MirrorHandler, serve_directory
+from devstack.tlc_parquet import write_official_month
 from taxi_platform import catalog
-from taxi_platform.catalog import COURSE_MIRROR, YELLOW
-from taxi_platform.defs.partitions import monthly_partitions
-from taxi_platform.defs.resources import resources_for
+from taxi_platform.catalog import COURSE_MIRROR, TLC, YELLOW
+from taxi_platform.defs.partitions import dataset_partitions, monthly_partitions
+from taxi_platform.defs.resources import TlcSource, resources_for
 from taxi_platform.defs.trips import build_trip_assets, trip_asset_keys
 from taxi_platform.defs.zones import build_zone_assets
 from taxi_platform.lib.warehouse import bigquery as bigquery_engine
@@ -102,3 +107,62 @@ def test_an_html_page_never_replaces_the_zone_lookup(
     assert "x" * 100 not in _failure(result)  # a short excerpt at most
     assert (lookup.read_bytes(), _zone_rows(local_resources)) == before
     assert before[1] == (265, 265)
+
+
+class _NoEtagHandler(MirrorHandler):
+    """A host that sends no ETag: only size and Last-Modified say what changed."""
+
+    def send_header(self, keyword: str, value: str) -> None:
+        if keyword.lower() != "etag":
+            super().send_header(keyword, value)
+
+
+def _fares_changed(path: Path, rows: int) -> float:
+    """Rewrite the official file in place with `rows` fares changed; return the new fare sum."""
+    table = pq.read_table(path)
+    fares = table.column("fare_amount").to_numpy().copy()
+    fares[:rows] += 1.0
+    table = table.set_column(
+        table.schema.get_field_index("fare_amount"), "fare_amount", pa.array(fares)
+    )
+    pq.write_table(table, path, compression="none", use_dictionary=False)
+    return float(fares.sum())
+
+
+def test_a_revision_at_the_same_size_without_an_etag_is_landed_again(
+    tmp_path: Path, local_resources: dict[str, Any]
+) -> None:
+    month = "2024-03"
+    served = write_official_month("yellow", month, 1_000, tmp_path / "mirror")
+    first_sum = _fares_changed(served, 0)  # uncompressed, no dictionary: fixed-size values
+    size = served.stat().st_size
+    [raw, lake, postgres] = [
+        a
+        for a in build_trip_assets(YELLOW, dataset_partitions(YELLOW, TLC, "2026-08"), TLC)
+        if a.key in {trip_asset_keys(YELLOW)[layer] for layer in ("raw", "lake", "postgres")}
+    ]
+    with serve_directory(tmp_path / "mirror", handler=_NoEtagHandler) as url:
+        resources = {**resources_for("local"), "tlc": TlcSource(base_url=url)}
+
+        def land() -> dg.ExecuteInProcessResult:
+            return dg.materialize(
+                [raw, lake, postgres],
+                partition_key=month,
+                resources=resources,
+                instance=dg.DagsterInstance.ephemeral(),
+            )
+
+        assert land().success
+        time.sleep(1.1)  # Last-Modified has a one-second resolution
+        new_sum = _fares_changed(served, 50)
+        result = land()
+
+    assert served.stat().st_size == size and new_sum == pytest.approx(first_sum + 50)
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == raw.key]
+    assert event.materialization.metadata["downloaded"].value is True
+    assert event.materialization.metadata["unchanged"].value is False
+    pg = local_resources["postgres"]
+    with pg.connect() as conn:
+        query = f"SELECT sum(fare_amount) FROM {pg.schema}.yellow_trips WHERE source_month = %s"
+        [(landed_sum,)] = conn.execute(query, (f"{month}-01",)).fetchall()
+    assert landed_sum == pytest.approx(new_sum)
