@@ -54,15 +54,6 @@ def months_in_flight(instance: dg.DagsterInstance, keys: list[str]) -> set[str]:
     return months
 
 
-def unreachable_reason(err: BaseException) -> str:
-    """Why the source could not be asked, in plain words."""
-    if isinstance(err, requests.Timeout):
-        return "no answer in time"
-    if isinstance(err, requests.ConnectionError):
-        return "connection refused or dropped"
-    return _EXCEPTION_PREFIX.sub("", str(err).splitlines()[0] if str(err) else type(err).__name__)
-
-
 @dataclass
 class Ledger:
     """The new-month sensor's cursor."""
@@ -88,7 +79,7 @@ class _Unreachable(Exception):
     """The source gave no answer about `month`."""
 
     def __init__(self, month: str, err: BaseException) -> None:
-        super().__init__(unreachable_reason(err))
+        super().__init__(_first_line(str(err)) or type(err).__name__)
         self.month = month
 
 
@@ -123,12 +114,11 @@ def build_new_month_sensor(
         ledger.requested[month] = {"at": now, "attempt": attempt}
         return dg.RunRequest(run_key=f"{ds.name}:{month}:{attempt}", partition_key=month)
 
-    def reissued(tlc: TlcSource, lake: LakeResource, landed: list[str]) -> list[str]:
+    def reissued(tlc: TlcSource, lake: LakeResource, landed: set[str]) -> list[str]:
         """The newest landed months whose file the source has re-issued since."""
         months = []
-        for month in sorted(landed)[::-1][: settings.recheck_months]:
-            raw = catalog.raw_path(lake.path, source, ds, month)
-            record = read_record(catalog.source_record_path(raw), raw)
+        for month in sorted(landed, reverse=True)[: settings.recheck_months]:
+            record = read_record(catalog.raw_path(lake.path, source, ds, month))
             try:
                 remote = ask(tlc, month)
             except NotPublishedError:
@@ -138,9 +128,12 @@ def build_new_month_sensor(
         return months
 
     def plan(
-        tlc: TlcSource, lake: LakeResource, ledger: Ledger, instance: dg.DagsterInstance
+        tlc: TlcSource,
+        lake: LakeResource,
+        ledger: Ledger,
+        instance: dg.DagsterInstance,
+        keys: list[str],
     ) -> list[dg.RunRequest]:
-        keys = partitions.get_partition_keys()
         landed = set(instance.get_materialized_partitions(raw_key))
         busy = months_in_flight(instance, keys)
         now = time.time()
@@ -168,7 +161,7 @@ def build_new_month_sensor(
             wanted.append(month)
             if len(wanted) == settings.sensor_max_requests:
                 break
-        wanted += [m for m in reissued(tlc, lake, sorted(landed)) if m not in busy]
+        wanted += [m for m in reissued(tlc, lake, landed) if m not in busy]
         return [request(ledger, month, now) for month in wanted]
 
     @dg.sensor(
@@ -187,8 +180,9 @@ def build_new_month_sensor(
                 f"{ds.name}: the source was unreachable; next probe after "
                 f"{time.strftime('%H:%M:%S', time.gmtime(ledger.retry_after))} UTC"
             )
+        keys = partitions.get_partition_keys()
         try:
-            run_requests = plan(tlc, lake, ledger, context.instance)
+            run_requests = plan(tlc, lake, ledger, context.instance, keys)
         except _Unreachable as err:
             ledger.failures += 1
             delay = min(
@@ -204,7 +198,6 @@ def build_new_month_sensor(
         context.update_cursor(ledger.dump())
         if run_requests:
             return run_requests
-        keys = partitions.get_partition_keys()
         if ledger.newest == keys[-1]:
             return dg.SkipReason(f"every {ds.name} month is landed, running or waiting to retry")
         after = next_month(ledger.newest) if ledger.newest else keys[0]

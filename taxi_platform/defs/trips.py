@@ -134,13 +134,12 @@ def _raw_asset(ds: TaxiDataset, source: Source, common: dict[str, Any]) -> dg.As
         def land(month: str) -> dict[str, Any]:
             url = source.url(tlc.root(source), ds, month)
             dst = catalog.raw_path(lake.path, source, ds, month)
-            record = catalog.source_record_path(dst)
-            landed = read_record(record, dst)
+            landed = read_record(dst)
             remote = tlc.probe(url, context.log)
             fetch = tlc.force_download or landed is None or not landed.same_as(remote)
             if fetch:
                 remote = tlc.download(url, dst, context.log, verify=VERIFIERS[source.file_format])
-                write_record(record, remote)
+                write_record(dst, remote)
             else:
                 remote = landed
             return {

@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 import requests
 import urllib3
 
-from taxi_platform.catalog import ZONE_COLUMNS
+from taxi_platform.catalog import ZONE_COLUMNS, source_record_path
 from taxi_platform.lib.files import atomic_write_path, atomic_write_text
 
 CHUNK = 1 << 20
@@ -76,8 +76,9 @@ class RemoteFile:
         )
 
 
-def read_record(path: Path, landed: Path) -> RemoteFile | None:
+def read_record(landed: Path) -> RemoteFile | None:
     """The record written beside a landed file, if it still describes that file."""
+    path = source_record_path(landed)
     if not landed.exists() or not path.exists():
         return None
     try:
@@ -87,8 +88,9 @@ def read_record(path: Path, landed: Path) -> RemoteFile | None:
     return record if record.size == landed.stat().st_size else None
 
 
-def write_record(path: Path, remote: RemoteFile) -> None:
-    atomic_write_text(path, json.dumps(dataclasses.asdict(remote)))
+def write_record(landed: Path, remote: RemoteFile) -> None:
+    """Record beside a landed file what the source said about it."""
+    atomic_write_text(source_record_path(landed), json.dumps(dataclasses.asdict(remote)))
 
 
 class NotPublishedError(LookupError):

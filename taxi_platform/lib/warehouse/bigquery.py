@@ -71,7 +71,8 @@ def _ensure_table(
     schema: list[bigquery.SchemaField],
     description: str,
 ) -> str:
-    """Create the dataset and the month-partitioned table if missing; return the table id."""
+    """Create the dataset and the month-partitioned table if missing, add the columns it lacks
+    (history is not reloaded: older rows hold null there); return the table id."""
     full_id = table_id(client, dataset_id, table)
     definition = bigquery.Table(full_id, schema)
     client.create_dataset(dataset_id, exists_ok=True, retry=API_RETRY)
@@ -79,23 +80,18 @@ def _ensure_table(
         type_=bigquery.TimePartitioningType.MONTH, field=SOURCE_MONTH.name
     )
     definition.description = description
-    client.create_table(definition, exists_ok=True, retry=API_RETRY)
+    existing = client.create_table(definition, exists_ok=True, retry=API_RETRY)
+    present = {f.name for f in existing.schema}
+    if missing := [f for f in schema if f.name not in present]:
+        existing.schema = [*existing.schema, *missing]
+        client.update_table(existing, ["schema"], retry=API_RETRY)
     return full_id
 
 
 def ensure_trips_table(client: bigquery.Client, dataset_id: str, ds: TaxiDataset) -> str:
-    """Create the trip table, or add the canonical columns it lacks (history is not reloaded:
-    older months hold null there)."""
-    table_id = _ensure_table(
+    return _ensure_table(
         client, dataset_id, trips_table(ds), _schema(ds.landed_columns), ds.description
     )
-    table = client.get_table(table_id, retry=API_RETRY)
-    present = {f.name for f in table.schema}
-    added = [f for f in _schema(ds.landed_columns) if f.name not in present]
-    if added:
-        table.schema = [*table.schema, *added]
-        client.update_table(table, ["schema"], retry=API_RETRY)
-    return table_id
 
 
 def table_exists(client: bigquery.Client, dataset_id: str, table: str) -> bool:

@@ -56,7 +56,8 @@ def _ensure_table(
     *,
     primary_key: str | None = None,
 ) -> None:
-    """Create the schema and the table (with a month index, or a primary key) if missing."""
+    """Create the schema and the table (with a month index, or a primary key) if missing, and
+    add the columns it lacks (history is not reloaded: older rows hold null there)."""
     definition = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(POSTGRES_TYPES[kind]))
         for name, kind in columns
@@ -69,6 +70,12 @@ def _ensure_table(
         conn.execute(
             sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(_table(schema, table), definition)
         )
+        for name, kind in columns:
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
+                    _table(schema, table), sql.Identifier(name), sql.SQL(POSTGRES_TYPES[kind])
+                )
+            )
         if not primary_key:
             conn.execute(
                 sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
@@ -80,20 +87,8 @@ def _ensure_table(
 
 
 def ensure_trips_table(conn: psycopg.Connection, schema: str, ds: TaxiDataset) -> None:
-    """Create the trip table, or add the canonical columns it lacks (history is not reloaded:
-    older months hold null there)."""
     columns = [(c.name, c.kind) for c in ds.landed_columns]
     _ensure_table(conn, _schema(schema), trips_table(ds), columns)
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (_DDL_LOCK,))
-        for name, kind in columns:
-            conn.execute(
-                sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
-                    _table(schema, trips_table(ds)),
-                    sql.Identifier(name),
-                    sql.SQL(POSTGRES_TYPES[kind]),
-                )
-            )
 
 
 def table_exists(conn: psycopg.Connection, schema: str, table: str) -> bool:
