@@ -16,6 +16,8 @@ from devstack.services import stack_env
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PORT = 3000
+LOCATION = "taxi_platform"  # the code location of the dg project (pyproject.toml)
+REPOSITORY = "__repository__"  # what Dagster names a location's one Definitions
 TERMINAL_BACKFILL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 
 _LAUNCH_BACKFILL = """
@@ -160,6 +162,26 @@ def launch_backfill(url: str, asset_keys: Sequence[Sequence[str]], partitions: l
     result = graphql(url, _LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
     if result["__typename"] != "LaunchBackfillSuccess":
         raise RuntimeError(f"backfill not launched: {result}")
+    return result["backfillId"]
+
+
+def launch_job_backfill(url: str, job_name: str, partitions: list[str]) -> str:
+    """Launch a backfill of the named partitioned job (one run per month, shown under the job's
+    name in the Runs timeline); returns the backfill id."""
+    params = {
+        "selector": {
+            "repositorySelector": {
+                "repositoryName": REPOSITORY,
+                "repositoryLocationName": LOCATION,
+            },
+            "partitionSetName": f"{job_name}_partition_set",
+        },
+        "partitionNames": partitions,
+        "title": f"{job_name} {partitions[0]}..{partitions[-1]}",
+    }
+    result = graphql(url, _LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
+    if result["__typename"] != "LaunchBackfillSuccess":
+        raise RuntimeError(f"backfill of {job_name} not launched: {result}")
     return result["backfillId"]
 
 

@@ -1,5 +1,5 @@
 """The local demo: services up, official-layout months of all four datasets generated (recent
-ones and yellow 2009-01), a backfill per dataset through every layer in
+ones and yellow 2009-01), a backfill of each dataset's monthly job through every layer in
 `dg dev`, row counts printed, and the UI left running.
 
     python -m devstack.demo [--rows N] [--months 2025-01 2025-02]  (plus yellow 2009-01)
@@ -17,7 +17,7 @@ import dagster as dg
 
 from devstack.dagster_ui import (
     DEFAULT_PORT,
-    launch_backfill,
+    launch_job_backfill,
     start_ui,
     stop_ui,
     wait_backfill,
@@ -25,10 +25,8 @@ from devstack.dagster_ui import (
 from devstack.report import layer_counts
 from devstack.services import start_services, stop_services
 from devstack.tlc_parquet import write_official_month, write_official_zone_lookup
-from taxi_platform.catalog import DATASETS, LAYERS, TLC, YELLOW, TaxiDataset
-from taxi_platform.defs.analytics import analytics_keys
+from taxi_platform.catalog import DATASETS, TLC, YELLOW, TaxiDataset
 from taxi_platform.defs.resources import initialized_resources, resources_for
-from taxi_platform.defs.trips import trip_asset_key
 from taxi_platform.defs.zones import build_zone_assets
 
 DEMO_MONTHS = ["2025-01", "2025-02"]  # the first era with cbd_congestion_fee
@@ -56,9 +54,12 @@ def print_layer_counts(months: dict[TaxiDataset, list[str]]) -> None:
                 )
 
 
-def _backfill(url: str, keys: list[list[str]], months: list[str]) -> str:
-    backfill_id = launch_backfill(url, keys, months)
-    print(f"backfill {backfill_id} of {', '.join(months)} launched: {url}/runs/b/{backfill_id}")
+def _backfill(url: str, job_name: str, months: list[str]) -> str:
+    backfill_id = launch_job_backfill(url, job_name, months)
+    print(
+        f"backfill {backfill_id} of {job_name} {', '.join(months)} launched:"
+        f" {url}/runs/b/{backfill_id}"
+    )
     return backfill_id
 
 
@@ -87,13 +88,9 @@ def run(recent: list[str], rows: int, port: int) -> None:
             zones, instance=instance, resources=resources_for("local"), run_config=quiet
         )
         assert result.success
-    backfills = [
-        _backfill(url, [trip_asset_key(ds, layer).path for layer in LAYERS], ds_months)
-        for ds, ds_months in months.items()
-    ]
+    backfills = [_backfill(url, f"{ds.name}_monthly", m) for ds, m in months.items()]
     statuses = [wait_backfill(url, b) for b in backfills]
-    marts = [key.path for key in analytics_keys().values()]
-    statuses.append(wait_backfill(url, _backfill(url, marts, months[YELLOW])))
+    statuses.append(wait_backfill(url, _backfill(url, "analytics_monthly", months[YELLOW])))
     print(f"backfills: {', '.join(statuses)}")
 
     print_layer_counts(months)

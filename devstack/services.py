@@ -117,6 +117,16 @@ def stop_services(state_dir: Path | None = None) -> None:
             _stop(root, SERVICES)
 
 
+def stop_service(name: str, state_dir: Path | None = None) -> None:
+    """Stop one service of `state_dir` (an outage to test against); `start_services` brings
+    it back on the same port with the same data."""
+    if name not in SERVICES:
+        raise ValueError(f"unknown service {name!r}: one of {', '.join(SERVICES)}")
+    root = state_dir_path(state_dir)
+    with _locked(root):
+        _stop(root, [name])
+
+
 @contextmanager
 def running_services(state_dir: Path | None = None) -> Iterator[dict[str, str]]:
     """Yield the env of a running stack; stop on exit only the services started here."""

@@ -189,6 +189,19 @@ MART_TABLE = "zone_daily_revenue"
 ANALYTICS_GROUP = "analytics"
 
 
+@dataclass(frozen=True)
+class WarehouseTables:
+    """Where the warehouse tables live, as configured: the BigQuery dataset and the
+    PostgreSQL schema."""
+
+    bigquery_dataset: str = WAREHOUSE_SCHEMA
+    postgres_schema: str = WAREHOUSE_SCHEMA
+
+    def name(self, engine: Engine, table: str) -> str:
+        """`dataset.table` in BigQuery, `schema.table` in PostgreSQL."""
+        return f"{self.bigquery_dataset if engine == 'bigquery' else self.postgres_schema}.{table}"
+
+
 def trips_table(ds: TaxiDataset) -> str:
     """Table name of the dataset's trips in BigQuery and in PostgreSQL."""
     return f"{ds.name}_trips"
@@ -199,24 +212,25 @@ def staging_table(ds: TaxiDataset, month: str) -> str:
 
 
 def trip_key(ds: TaxiDataset, layer: Layer) -> KeyPath:
-    """The asset key path of one layer of a dataset."""
+    """The asset key path of one layer of a dataset: where the data lives, then a name no
+    other asset shares (the UI labels nodes by the last component alone)."""
     if layer == "raw":
-        return ("raw", ds.name, "trips_file")
+        return ("raw", ds.name, f"{ds.name}_trips_raw")
     if layer == "lake":
-        return ("clean", ds.name, "trips_parquet")
+        return ("clean", ds.name, f"{ds.name}_trips_lake")
     if layer == "gcs":
-        return ("gcs", ds.name, "trips")
-    return (layer, WAREHOUSE_SCHEMA, trips_table(ds))
+        return ("gcs", ds.name, f"{ds.name}_trips_gcs")
+    return (layer, WAREHOUSE_SCHEMA, f"{trips_table(ds)}_{layer}")
 
 
 def zone_key(layer: Literal["raw", "bigquery", "postgres"]) -> KeyPath:
     if layer == "raw":
-        return ("raw", "misc", ZONE_TABLE)
-    return (layer, WAREHOUSE_SCHEMA, ZONE_TABLE)
+        return ("raw", "misc", f"{ZONE_TABLE}_raw")
+    return (layer, WAREHOUSE_SCHEMA, f"{ZONE_TABLE}_{layer}")
 
 
 def mart_key(engine: Engine) -> KeyPath:
-    return (engine, WAREHOUSE_SCHEMA, MART_TABLE)
+    return (engine, WAREHOUSE_SCHEMA, f"{MART_TABLE}_{engine}")
 
 
 # --- Locations: source URLs, lake files and GCS objects. ---

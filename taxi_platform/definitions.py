@@ -15,16 +15,17 @@ from taxi_platform.defs.executors import executor_for
 from taxi_platform.defs.partitions import dataset_partitions, monthly_partitions, newest_month
 from taxi_platform.defs.resources import resources_for
 from taxi_platform.defs.sensors import build_failure_alert_sensor
-from taxi_platform.defs.trips import MONTHS_PER_RUN, build_trip_definitions
+from taxi_platform.defs.trips import ONE_MONTH_PER_RUN, build_trip_definitions
 from taxi_platform.defs.zones import build_zone_assets
-from taxi_platform.settings import get_env, load_settings
+from taxi_platform.settings import get_env, load_settings, warehouse_tables
 
-# BackfillPolicy and nonexistent upstream partitions are beta in Dagster 1.13; it is pinned,
-# so the per-asset warnings are noise.
+# BackfillPolicy and nonexistent upstream partitions are beta, partitioned checks a preview in
+# Dagster 1.13; it is pinned, so the per-asset warnings are noise.
 warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
 warnings.filterwarnings(
     "ignore", message=".*allow_nonexistent_upstream_partitions.*", category=dg.BetaWarning
 )
+warnings.filterwarnings("ignore", message=".*AssetCheckSpec.*", category=dg.PreviewWarning)
 
 
 def build_definitions(now: datetime | None = None) -> dg.Definitions:
@@ -36,8 +37,9 @@ def build_definitions(now: datetime | None = None) -> dg.Definitions:
     analytics = dg.Definitions(
         assets=build_analytics_assets(
             monthly_partitions(last_month, first_month=min(source.first_months.values())),
+            warehouse_tables(settings),
             automation_condition=follow_upstream(),
-            backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=MONTHS_PER_RUN),
+            backfill_policy=ONE_MONTH_PER_RUN,
         ),
         jobs=[
             dg.define_asset_job(
@@ -54,7 +56,7 @@ def build_definitions(now: datetime | None = None) -> dg.Definitions:
         ),
         analytics,
         dg.Definitions(
-            assets=build_zone_assets(source),
+            assets=build_zone_assets(source, warehouse_tables(settings)),
             sensors=[build_failure_alert_sensor(settings), build_automation_sensor(settings)],
             resources=resources_for(get_env()),
             executor=executor_for(settings.executor),

@@ -16,7 +16,8 @@ import pyarrow as pa
 
 
 class Kind(Enum):
-    """Logical column type, mapped once to every storage system."""
+    """Logical column type, mapped once to every storage system. TIMESTAMP is a wall-clock date
+    and time without a zone (the TLC records New York local time), the same in every sink."""
 
     INT = "int"
     FLOAT = "float"
@@ -29,21 +30,21 @@ ARROW_TYPES: dict[Kind, pa.DataType] = {
     Kind.INT: pa.int64(),
     Kind.FLOAT: pa.float64(),
     Kind.STRING: pa.string(),
-    Kind.TIMESTAMP: pa.timestamp("us", tz="UTC"),
+    Kind.TIMESTAMP: pa.timestamp("us"),
     Kind.DATE: pa.date32(),
 }
 BIGQUERY_TYPES: dict[Kind, str] = {
     Kind.INT: "INT64",
     Kind.FLOAT: "FLOAT64",
     Kind.STRING: "STRING",
-    Kind.TIMESTAMP: "TIMESTAMP",
+    Kind.TIMESTAMP: "DATETIME",
     Kind.DATE: "DATE",
 }
 POSTGRES_TYPES: dict[Kind, str] = {
     Kind.INT: "bigint",
     Kind.FLOAT: "double precision",
     Kind.STRING: "text",
-    Kind.TIMESTAMP: "timestamptz",
+    Kind.TIMESTAMP: "timestamp",
     Kind.DATE: "date",
 }
 
@@ -173,14 +174,14 @@ YELLOW_COLUMNS: tuple[Column, ...] = (
         "tpep_pickup_datetime",
         "tpep_pickup_datetime",
         Kind.TIMESTAMP,
-        "When the meter was engaged (NYC wall-clock time, stored as UTC).",
+        "When the meter was engaged (NYC wall-clock time).",
         aliases=("Trip_Pickup_DateTime", "pickup_datetime"),
     ),
     Column(
         "tpep_dropoff_datetime",
         "tpep_dropoff_datetime",
         Kind.TIMESTAMP,
-        "When the meter was disengaged (NYC wall-clock time, stored as UTC).",
+        "When the meter was disengaged (NYC wall-clock time).",
         aliases=("Trip_Dropoff_DateTime", "dropoff_datetime"),
     ),
     _Y["passengers"],
@@ -243,13 +244,13 @@ GREEN_COLUMNS: tuple[Column, ...] = (
         "lpep_pickup_datetime",
         "lpep_pickup_datetime",
         Kind.TIMESTAMP,
-        "When the meter was engaged (NYC wall-clock time, stored as UTC).",
+        "When the meter was engaged (NYC wall-clock time).",
     ),
     Column(
         "lpep_dropoff_datetime",
         "lpep_dropoff_datetime",
         Kind.TIMESTAMP,
-        "When the meter was disengaged (NYC wall-clock time, stored as UTC).",
+        "When the meter was disengaged (NYC wall-clock time).",
     ),
     _G["flag"],
     _G["ratecode"],

@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
+from taxi_platform.catalog import WAREHOUSE_SCHEMA, WarehouseTables
+
 Env = Literal["local", "prod"]
 
 
@@ -41,13 +43,21 @@ class Settings:
     ui_url: str
     executor: str
     source: str
+    """`TAXI_SOURCE`: `tlc` (the official parquet files; the default) or `course-mirror`."""
     recheck_months: int
+    """`TAXI_RECHECK_MONTHS`: the newest landed months the new-month sensor re-checks."""
     sensor_max_requests: int
     """`TAXI_SENSOR_MAX_REQUESTS`: months the new-month sensor hands over per tick."""
     sensor_retry_seconds: int
     """`TAXI_SENSOR_RETRY_SECONDS`: when a requested month that did not land is asked again."""
-    """`TAXI_RECHECK_MONTHS`: the newest landed months the new-month sensor re-checks."""
-    """`TAXI_SOURCE`: `tlc` (the official parquet files; the default) or `course-mirror`."""
+    bigquery_dataset: str
+    """`BQ_DATASET`: the BigQuery dataset of the tables (named on the assets)."""
+    postgres_schema: str
+    """`PG_SCHEMA`: the PostgreSQL schema of the tables (named on the assets)."""
+
+
+def warehouse_tables(settings: Settings) -> WarehouseTables:
+    return WarehouseTables(settings.bigquery_dataset, settings.postgres_schema)
 
 
 def setting(name: str) -> str | None:
@@ -76,4 +86,6 @@ def load_settings() -> Settings:
         recheck_months=int(os.getenv("TAXI_RECHECK_MONTHS", "3")),
         sensor_max_requests=int(os.getenv("TAXI_SENSOR_MAX_REQUESTS", "24")),
         sensor_retry_seconds=int(os.getenv("TAXI_SENSOR_RETRY_SECONDS", str(6 * 3600))),
+        bigquery_dataset=os.getenv("BQ_DATASET") or WAREHOUSE_SCHEMA,
+        postgres_schema=os.getenv("PG_SCHEMA") or WAREHOUSE_SCHEMA,
     )

@@ -112,6 +112,17 @@ def test_k8s_instance_launches_runs_as_kubernetes_jobs(
     assert coordinator.value["max_concurrent_runs"] == 20
 
 
+@pytest.mark.parametrize("name", ["dagster.yaml", "dagster-k8s.yaml"])
+def test_a_dead_run_is_marked_failed_not_left_started(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monitoring = _instance_config(name, tmp_path, monkeypatch)["run_monitoring"]
+
+    assert monitoring["enabled"] is True
+    for timeout in ("start_timeout_seconds", "cancel_timeout_seconds", "max_runtime_seconds"):
+        assert 0 < monitoring[timeout] <= 7200, timeout
+
+
 def test_k8s_instance_keeps_the_local_storage() -> None:
     local = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
     k8s = yaml.safe_load((DEPLOY / "dagster-k8s.yaml").read_text())

@@ -17,11 +17,12 @@ from taxi_platform.catalog import (
     Engine,
     TaxiDataset,
 )
-from taxi_platform.defs.metadata import range_metadata
+from taxi_platform.defs.partitions import single_month
 from taxi_platform.defs.resources import PostgresResource, WarehouseResource
 from taxi_platform.lib import marts
 from taxi_platform.lib.warehouse import bigquery as bigquery_engine
 from taxi_platform.lib.warehouse import postgres as postgres_engine
+from taxi_platform.settings import load_settings, warehouse_tables
 
 _DESCRIPTION = (
     "Trips and revenue per day, service (yellow, green, fhv, fhvhv) and pickup zone, joined with"
@@ -66,37 +67,32 @@ def column_lineage(engine: Engine) -> dg.TableColumnLineage:
     )
 
 
-def _build_months(
-    context: dg.AssetExecutionContext, table: str, build: MonthBuilder
-) -> dg.MaterializeResult:
-    per_month: dict[str, dict[str, Any]] = {}
-    for month in context.partition_keys:
-        started = time.monotonic()
-        try:
-            summary, sources = build(month)
-        except marts.MissingInputError as err:
-            raise dg.Failure(description=f"{month}: {err}", allow_retries=False) from err
-        missing = [ds.name for ds in marts.MART_DATASETS if ds not in sources]
-        if missing:
-            context.log.warning(f"{month}: no trips table yet for {', '.join(missing)}")
-        per_month[month] = {**summary.metadata(), "seconds": round(time.monotonic() - started, 3)}
+def _build_month(context: dg.AssetExecutionContext, build: MonthBuilder) -> dg.MaterializeResult:
+    """Build the run's one month of the mart (a backfill runs each month on its own)."""
+    month = single_month(context, "zone_daily_revenue")
+    started = time.monotonic()
+    try:
+        summary, sources = build(month)
+    except marts.MissingInputError as err:
+        raise dg.Failure(description=f"{month}: {err}", allow_retries=False) from err
+    missing = [ds.name for ds in marts.MART_DATASETS if ds not in sources]
+    if missing:
+        context.log.warning(f"{month}: no trips table yet for {', '.join(missing)}")
     return dg.MaterializeResult(
-        metadata={
-            "dagster/table_name": table,
-            "dagster/column_schema": mart_schema(),
-            **range_metadata(per_month),
-        }
+        metadata={**summary.metadata(), "seconds": round(time.monotonic() - started, 3)}
     )
 
 
 def build_analytics_assets(
     partitions: dg.PartitionsDefinition,
+    tables: catalog.WarehouseTables | None = None,
     *,
     automation_condition: dg.AutomationCondition | None = None,
     backfill_policy: dg.BackfillPolicy | None = None,
 ) -> list[dg.AssetsDefinition]:
     """zone_daily_revenue in BigQuery and in PostgreSQL, partitioned like the trip tables."""
     keys = analytics_keys()
+    tables = tables or warehouse_tables(load_settings())
     # Datasets start in different months: a mart month reads the trip months that exist.
     same_month = dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)
 
@@ -113,6 +109,7 @@ def build_analytics_assets(
             "tags": {"layer": "mart"},
             "kinds": {engine, "sql"},
             "metadata": {
+                "dagster/table_name": tables.name(engine, MART_TABLE),
                 "dagster/column_schema": mart_schema(),
                 "dagster/column_lineage": column_lineage(engine),
             },
@@ -125,9 +122,8 @@ def build_analytics_assets(
         context: dg.AssetExecutionContext, bigquery: WarehouseResource
     ) -> dg.MaterializeResult:
         with bigquery.get_client() as client:
-            return _build_months(
+            return _build_month(
                 context,
-                bigquery_engine.table_id(client, bigquery.dataset_id, MART_TABLE),
                 lambda month: bigquery_engine.replace_mart_month(
                     client, bigquery.dataset_id, month
                 ),
@@ -138,9 +134,8 @@ def build_analytics_assets(
         context: dg.AssetExecutionContext, postgres: PostgresResource
     ) -> dg.MaterializeResult:
         with postgres.connect() as conn:
-            return _build_months(
+            return _build_month(
                 context,
-                f"{postgres.schema}.{MART_TABLE}",
                 lambda month: postgres_engine.replace_mart_month(conn, postgres.schema, month),
             )
 

@@ -1,10 +1,12 @@
-"""The asset checks of every layer, judged from measures the library takes."""
+"""The asset checks of every layer, judged from measures the library takes; each is
+evaluated and recorded per month."""
 
 from __future__ import annotations
 
 import dagster as dg
 
 from taxi_platform.catalog import TaxiDataset
+from taxi_platform.defs.metadata import legible
 from taxi_platform.lib.lake import CleanReport
 from taxi_platform.lib.quality import LakeQuality, has_distance
 
@@ -14,46 +16,79 @@ DISTANCE_NON_NEGATIVE = "trip_distance_non_negative"
 ROWS_RECONCILE = "rows_reconcile_with_raw"
 ROWS_MATCH_LAKE = "rows_match_lake"
 KNOWN_COLUMNS = "columns_known"
+OBJECT_MATCHES_LAKE = "object_matches_lake"
 
 
-def lake_check_specs(ds: TaxiDataset, key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+def _spec(
+    name: str, key: dg.AssetKey, partitions: dg.PartitionsDefinition, description: str, **kw: bool
+) -> dg.AssetCheckSpec:
+    """A check evaluated and recorded per month (partitioned like its asset)."""
+    return dg.AssetCheckSpec(
+        name, asset=key, partitions_def=partitions, description=description, **kw
+    )
+
+
+def lake_check_specs(
+    ds: TaxiDataset, key: dg.AssetKey, partitions: dg.PartitionsDefinition
+) -> list[dg.AssetCheckSpec]:
     """Checks on the lake asset; the blocking ones keep a bad month out of the warehouse."""
     specs = [
-        dg.AssetCheckSpec(
-            PICKUP_PRESENT,
-            asset=key,
-            blocking=True,
-            description="No row lacks its pickup timestamp.",
-        ),
-        dg.AssetCheckSpec(
+        _spec(PICKUP_PRESENT, key, partitions, "No row lacks its pickup time.", blocking=True),
+        _spec(
             PICKUP_IN_MONTH,
-            asset=key,
+            key,
+            partitions,
+            "Share of pickups outside the month is at most the configured maximum.",
             blocking=True,
-            description="Share of pickups outside the partition month is at most"
-            " the configured maximum.",
         ),
-        dg.AssetCheckSpec(
+        _spec(
             ROWS_RECONCILE,
-            asset=key,
+            key,
+            partitions,
+            "Lake rows = raw rows read - rejected rows.",
             blocking=True,
-            description="Lake rows = raw rows read - rejected rows.",
+        ),
+        _spec(
+            KNOWN_COLUMNS,
+            key,
+            partitions,
+            "Every source column is in the canonical schema (warning: an unknown one is kept"
+            " in the lake file and named here).",
         ),
     ]
-    specs.append(
-        dg.AssetCheckSpec(
-            KNOWN_COLUMNS,
-            asset=key,
-            description="Every source column is in the canonical schema (warning: an unknown"
-            " one is kept in the lake file and named here).",
-        )
-    )
     if has_distance(ds):
         specs.append(
-            dg.AssetCheckSpec(
-                DISTANCE_NON_NEGATIVE, asset=key, description="No negative trip_distance (warning)."
-            )
+            _spec(DISTANCE_NON_NEGATIVE, key, partitions, "No negative trip_distance (warning).")
         )
     return specs
+
+
+def sink_check_specs(
+    key: dg.AssetKey, partitions: dg.PartitionsDefinition
+) -> list[dg.AssetCheckSpec]:
+    return [
+        _spec(
+            ROWS_MATCH_LAKE,
+            key,
+            partitions,
+            "The month holds exactly the lake file's rows.",
+            blocking=True,
+        )
+    ]
+
+
+def gcs_check_specs(
+    key: dg.AssetKey, partitions: dg.PartitionsDefinition
+) -> list[dg.AssetCheckSpec]:
+    return [
+        _spec(
+            OBJECT_MATCHES_LAKE,
+            key,
+            partitions,
+            "The bucket object's size and MD5 equal the lake file's.",
+            blocking=True,
+        )
+    ]
 
 
 def failed_blocking_checks(
@@ -69,73 +104,82 @@ def failed_blocking_checks(
 
 
 def lake_check_results(
-    quality: dict[str, LakeQuality],
-    reports: dict[str, CleanReport],
-    key: dg.AssetKey,
-    max_out_of_month_share: float,
+    quality: LakeQuality, report: CleanReport, key: dg.AssetKey, max_out_of_month_share: float
 ) -> list[dg.AssetCheckResult]:
-    """Evaluate the lake checks over the months of a run (all months must pass)."""
+    """The lake checks of one month."""
 
     def result(name: str, passed: bool, severity: dg.AssetCheckSeverity, **numbers: object):
         return dg.AssetCheckResult(
-            check_name=name, asset_key=key, passed=passed, severity=severity, metadata=numbers
+            check_name=name,
+            asset_key=key,
+            passed=passed,
+            severity=severity,
+            metadata=legible(numbers),
         )
 
     error, warn = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
-    months = sorted(quality)
-    failed = {
-        name
-        for m in months
-        for name in failed_blocking_checks(quality[m], reports[m], max_out_of_month_share)
-    }
-    worst = max(months, key=lambda m: quality[m].out_of_month_share)
+    failed = failed_blocking_checks(quality, report, max_out_of_month_share)
     results = [
         result(
-            PICKUP_PRESENT,
-            PICKUP_PRESENT not in failed,
-            error,
-            null_pickups=sum(quality[m].null_pickups for m in months),
+            PICKUP_PRESENT, PICKUP_PRESENT not in failed, error, null_pickups=quality.null_pickups
         ),
         result(
             PICKUP_IN_MONTH,
             PICKUP_IN_MONTH not in failed,
             error,
-            out_of_month_rows=sum(quality[m].out_of_month for m in months),
-            out_of_month_share=round(quality[worst].out_of_month_share, 6),
-            worst_month=worst,
+            out_of_month_rows=quality.out_of_month,
+            out_of_month_share=round(quality.out_of_month_share, 6),
             max_share=max_out_of_month_share,
         ),
         result(
             ROWS_RECONCILE,
             ROWS_RECONCILE not in failed,
             error,
-            lake_rows=sum(quality[m].rows for m in months),
-            raw_rows=sum(reports[m].rows_read for m in months),
-            rejected_rows=sum(reports[m].rejected for m in months),
+            lake_rows=quality.rows,
+            raw_rows=report.rows_read,
+            rejected_rows=report.rejected,
+        ),
+        result(
+            KNOWN_COLUMNS,
+            not report.unknown_columns,
+            warn,
+            unknown_columns=", ".join(report.unknown_columns),
         ),
     ]
-    unknown = sorted({c for m in months for c in reports[m].unknown_columns})
-    results.append(result(KNOWN_COLUMNS, not unknown, warn, unknown_columns=", ".join(unknown)))
-    if quality[months[0]].negative_distance is not None:
-        negative = sum(quality[m].negative_distance or 0 for m in months)
+    if quality.negative_distance is not None:
         results.append(
-            result(DISTANCE_NON_NEGATIVE, negative == 0, warn, negative_distance_rows=negative)
+            result(
+                DISTANCE_NON_NEGATIVE,
+                quality.negative_distance == 0,
+                warn,
+                negative_distance_rows=quality.negative_distance,
+            )
         )
     return results
 
 
-def rows_match_lake(
-    key: dg.AssetKey, sink_rows: dict[str, int], lake_rows: dict[str, int]
-) -> dg.AssetCheckResult:
-    """The sink holds exactly the lake's rows for every month of the run."""
-    mismatched = [m for m in sink_rows if sink_rows[m] != lake_rows[m]]
+def rows_match_lake(key: dg.AssetKey, sink_rows: int, lake_rows: int) -> dg.AssetCheckResult:
+    """The sink holds exactly the lake's rows for the month."""
     return dg.AssetCheckResult(
         check_name=ROWS_MATCH_LAKE,
         asset_key=key,
-        passed=not mismatched,
+        passed=sink_rows == lake_rows,
+        metadata={"sink_rows": sink_rows, "lake_rows": lake_rows},
+    )
+
+
+def object_matches_lake(
+    key: dg.AssetKey, object_size: int, object_md5: str, lake_size: int, lake_md5: str
+) -> dg.AssetCheckResult:
+    """The bucket object is the lake file: same size and MD5."""
+    return dg.AssetCheckResult(
+        check_name=OBJECT_MATCHES_LAKE,
+        asset_key=key,
+        passed=object_size == lake_size and object_md5 == lake_md5,
         metadata={
-            "sink_rows": sum(sink_rows.values()),
-            "lake_rows": sum(lake_rows.values()),
-            "mismatched_months": ", ".join(mismatched),
+            "object_bytes": object_size,
+            "lake_bytes": lake_size,
+            "object_md5": object_md5,
+            "lake_md5": lake_md5,
         },
     )

@@ -1,4 +1,4 @@
-"""Metadata shown in the Dagster UI: schemas, previews and rejection samples."""
+"""Metadata shown in the Dagster UI: schemas, previews, rejection samples; no empty entries."""
 
 from __future__ import annotations
 
@@ -37,33 +37,14 @@ def parquet_preview(path: Path) -> dg.MarkdownMetadataValue:
     return dg.MetadataValue.md(_markdown(names, rows))
 
 
-def rejection_sample(examples: list[Rejection]) -> dg.MarkdownMetadataValue:
+def rejection_sample(examples: list[Rejection]) -> dg.MarkdownMetadataValue | None:
+    """The rejected (or recoded) cells as a Markdown table; None when there are none."""
+    if not examples:
+        return None
     rows = [[e.line, e.column, e.value, e.reason] for e in sorted(examples, key=lambda e: e.line)]
     return dg.MetadataValue.md(_markdown(["line", "column", "value", "reason"], rows))
 
 
-def _total(values: list[int | float]) -> int | float:
-    """A sum without float noise (to a thousandth: cents and milliseconds stay exact)."""
-    total = sum(values)
-    return round(total, 3) if isinstance(total, float) else total
-
-
-def range_metadata(per_month: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """One month's metadata as is; several months as totals of the numbers plus a per-month
-    table of the numbers and the plain text values (e.g. each month's schema era)."""
-    if len(per_month) == 1:
-        return next(iter(per_month.values()))
-    first = next(iter(per_month.values()))
-    numeric = [
-        k for k, v in first.items() if isinstance(v, int | float) and not isinstance(v, bool)
-    ]
-    shown = [k for k, v in first.items() if isinstance(v, int | float | str)]
-    table = _markdown(
-        ["month", *shown], [[m, *(md[k] for k in shown)] for m, md in per_month.items()]
-    )
-    totals = {f"{k}_total": _total([md[k] for md in per_month.values()]) for k in numeric}
-    return {
-        "months": ", ".join(per_month),
-        **totals,
-        "per_month": dg.MetadataValue.md(table),
-    }
+def legible(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The metadata without empty entries (None, empty text): the UI shows only what is."""
+    return {k: v for k, v in metadata.items() if v is not None and v != ""}

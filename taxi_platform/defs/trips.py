@@ -1,11 +1,9 @@
-"""One dataset's Definitions: raw CSV.gz -> lake parquet -> GCS -> BigQuery, and lake parquet
+"""One dataset's Definitions: raw file -> lake parquet -> GCS -> BigQuery, and lake parquet
 -> PostgreSQL, with the dataset's monthly job, schedule and new-month sensor.
 
-Every asset handles a range of months (a backfill batches `MONTHS_PER_RUN` months per run to
-keep Dagster's per-run overhead small); each month is still replaced on its own by the
-library, so a run over several months is as idempotent as one per month. A single-month run
-reports that month's numbers; a multi-month run reports totals plus a per-month table.
-Assets orchestrate; `taxi_platform.lib` does the work.
+A run lands one month (a backfill launches one run per month): each month succeeds, fails,
+is checked and reports its own numbers on its own partition, whoever launched it. Assets
+orchestrate; `taxi_platform.lib` does the work.
 """
 
 import os
@@ -22,18 +20,21 @@ from taxi_platform import catalog
 from taxi_platform.catalog import FileFormat, Layer, Source, TaxiDataset
 from taxi_platform.defs.automation import follow_upstream
 from taxi_platform.defs.checks import (
-    ROWS_MATCH_LAKE,
     failed_blocking_checks,
+    gcs_check_specs,
     lake_check_results,
     lake_check_specs,
+    object_matches_lake,
     rows_match_lake,
+    sink_check_specs,
 )
 from taxi_platform.defs.metadata import (
+    legible,
     parquet_preview,
-    range_metadata,
     rejection_sample,
     table_schema,
 )
+from taxi_platform.defs.partitions import single_month
 from taxi_platform.defs.resources import (
     LakeBucketResource,
     LakeResource,
@@ -43,7 +44,7 @@ from taxi_platform.defs.resources import (
 )
 from taxi_platform.defs.schedules import build_monthly_schedule
 from taxi_platform.defs.sensors import build_new_month_sensor
-from taxi_platform.lib.gcs import upload_if_changed
+from taxi_platform.lib.gcs import file_md5, stored_object, upload_if_changed
 from taxi_platform.lib.lake import CleanReport, SourceFileError, csv_to_parquet
 from taxi_platform.lib.lake_parquet import parquet_to_parquet
 from taxi_platform.lib.quality import LakeQuality, measure_lake_month, parquet_rows
@@ -58,9 +59,9 @@ from taxi_platform.lib.source import (
 )
 from taxi_platform.lib.warehouse import bigquery as bigquery_engine
 from taxi_platform.lib.warehouse import postgres as postgres_engine
-from taxi_platform.settings import Settings
+from taxi_platform.settings import Settings, load_settings, warehouse_tables
 
-MONTHS_PER_RUN = 3
+ONE_MONTH_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 SINK_RETRY = dg.RetryPolicy(
     max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
@@ -85,32 +86,42 @@ class LakeQualityConfig(dg.Config):
 
 @dataclass(frozen=True)
 class MonthRun(Generic[T]):
-    """What the work for one month of a run returned, and how long it took."""
+    """What the work for the run's month returned, and how long it took."""
 
     month: str
     value: T
     seconds: float
 
 
-def each_month(
+SOURCE_ERRORS = (NotPublishedError, DownloadError, SourceFileError, FileNotFoundError)
+
+
+def run_month(
     context: dg.AssetExecutionContext, ds: TaxiDataset, work: Callable[[str], T]
-) -> list[MonthRun[T]]:
-    """Run `work` for each month of the run; bad input fails naming dataset and month."""
-    runs = []
-    for month in context.partition_keys:
-        started = time.monotonic()
-        try:
-            value = work(month)
-        except (NotPublishedError, DownloadError, SourceFileError, FileNotFoundError) as err:
-            raise dg.Failure(description=f"{ds.name} {month}: {err}", allow_retries=False) from err
-        runs.append(MonthRun(month, value, round(time.monotonic() - started, 3)))
-    return runs
+) -> MonthRun[T]:
+    """Run `work` for the run's month. Bad input fails at once naming dataset, month, file and
+    reason; any other error (a sink down) names them too and may be retried."""
+    month = single_month(context, ds.name)
+    started = time.monotonic()
+    try:
+        value = work(month)
+    except SOURCE_ERRORS as err:
+        raise dg.Failure(description=f"{ds.name} {month}: {err}", allow_retries=False) from err
+    except dg.Failure:
+        raise
+    except Exception as err:
+        reason = (str(err).strip().splitlines() or [""])[0][:200]
+        retries_left = context.retry_number < SINK_RETRY.max_retries
+        raise dg.Failure(
+            description=f"{ds.name} {month}: {context.op_def.name} failed"
+            f" (attempt {context.retry_number + 1}): {type(err).__name__}: {reason}",
+            allow_retries=retries_left,  # the last attempt's failure is what the run shows
+        ) from err
+    return MonthRun(month, value, round(time.monotonic() - started, 3))
 
 
-def per_month_metadata(
-    runs: list[MonthRun[T]], metadata: Callable[[T], dict[str, Any]]
-) -> dict[str, Any]:
-    return range_metadata({r.month: {**metadata(r.value), "seconds": r.seconds} for r in runs})
+def month_metadata(run: MonthRun[dict[str, Any]]) -> dict[str, Any]:
+    return legible({**run.value, "seconds": run.seconds})
 
 
 VERIFIERS: dict[FileFormat, Verifier] = {"csv.gz": verify_gzip, "parquet": verify_parquet}
@@ -123,7 +134,7 @@ CLEANERS: dict[FileFormat, Callable[[Path, Path, TaxiDataset, str], CleanReport]
 def _raw_asset(ds: TaxiDataset, source: Source, common: dict[str, Any]) -> dg.AssetsDefinition:
     @dg.asset(
         key=trip_asset_key(ds, "raw"),
-        kinds={source.file_format.split(".")[0]},
+        kinds={source.file_format},  # "parquet" or "csv.gz": a bare "csv" kind has no label
         description=f"{ds.description} The month's {source.file_format} file from the"
         f" {source.name} source, landed in the lake as published; skipped when unchanged.",
         **common,
@@ -153,9 +164,7 @@ def _raw_asset(ds: TaxiDataset, source: Source, common: dict[str, Any]) -> dg.As
                 "downloaded": fetch,
             }
 
-        return dg.MaterializeResult(
-            metadata=per_month_metadata(each_month(context, ds, land), lambda md: md)
-        )
+        return dg.MaterializeResult(metadata=month_metadata(run_month(context, ds, land)))
 
     return raw_trips
 
@@ -197,7 +206,8 @@ def _lake_asset(ds: TaxiDataset, source: Source, downstream: dict[str, Any]) -> 
         key=key,
         deps=[trip_asset_key(ds, "raw")],
         kinds={"parquet", "pyarrow"},
-        check_specs=lake_check_specs(ds, key),
+        check_specs=lake_check_specs(ds, key, downstream["partitions_def"]),
+        metadata={"dagster/column_schema": table_schema(ds)},
         description=f"{ds.description} Typed, cleaned zstd parquet in the lake.",
         **downstream,
     )
@@ -216,35 +226,23 @@ def _lake_asset(ds: TaxiDataset, source: Source, downstream: dict[str, Any]) -> 
             quality = measure_lake_month(audit, ds, month)
             return CleanedMonth(report, quality, audit, dst, _cleaned_metadata(report, audit, dst))
 
-        runs = each_month(context, ds, clean)
+        run = run_month(context, ds, clean)
+        cleaned = run.value
         share = config.max_out_of_month_share
-        checks = lake_check_results(
-            {r.month: r.value.quality for r in runs},
-            {r.month: r.value.report for r in runs},
-            key,
-            share,
-        )
-        failed = {}
-        for run in runs:
-            month = run.value
-            failed[run.month] = failed_blocking_checks(month.quality, month.report, share)
-            if failed[run.month]:
-                month.audit.unlink(missing_ok=True)
-            else:
-                os.replace(month.audit, month.path)
-        if any(failed.values()):
+        checks = lake_check_results(cleaned.quality, cleaned.report, key, share)
+        failed = failed_blocking_checks(cleaned.quality, cleaned.report, share)
+        if failed:
+            cleaned.audit.unlink(missing_ok=True)
             yield from checks
-            reasons = "; ".join(f"{m}: {', '.join(f)}" for m, f in failed.items() if f)
             raise dg.Failure(
-                description=f"{ds.name} {reasons}: blocking checks failed; the lake keeps the"
-                " file published before, and no sink loads this one",
+                description=f"{ds.name} {run.month}: {cleaned.path.name} failed blocking checks"
+                f" {', '.join(failed)}; the lake keeps the file published before, and no sink"
+                " loads this one",
                 allow_retries=False,
             )
+        os.replace(cleaned.audit, cleaned.path)
         yield dg.MaterializeResult(
-            metadata={
-                **per_month_metadata(runs, lambda month: month.metadata),
-                "dagster/column_schema": table_schema(ds),
-            },
+            metadata=month_metadata(MonthRun(run.month, cleaned.metadata, run.seconds)),
             check_results=checks,
         )
 
@@ -252,10 +250,13 @@ def _lake_asset(ds: TaxiDataset, source: Source, downstream: dict[str, Any]) -> 
 
 
 def _gcs_asset(ds: TaxiDataset, sink: dict[str, Any]) -> dg.AssetsDefinition:
+    key = trip_asset_key(ds, "gcs")
+
     @dg.asset(
-        key=trip_asset_key(ds, "gcs"),
+        key=key,
         deps=[trip_asset_key(ds, "lake")],
         kinds={"gcs"},
+        check_specs=gcs_check_specs(key, sink["partitions_def"]),
         description=f"{ds.description} The lake parquet in the GCS bucket.",
         **sink,
     )
@@ -264,18 +265,31 @@ def _gcs_asset(ds: TaxiDataset, sink: dict[str, Any]) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         client = gcs.get_client()
 
-        def upload(month: str) -> dict[str, Any]:
+        def upload(month: str) -> tuple[dict[str, Any], dg.AssetCheckResult]:
             src = catalog.clean_path(lake.path, ds, month)
             result = upload_if_changed(client, gcs.bucket, catalog.gcs_key(ds, month), src)
-            return {
-                "uri": result.uri,
+            stored = stored_object(client, gcs.bucket, catalog.gcs_key(ds, month))
+            check = object_matches_lake(
+                key,
+                stored.size if stored else 0,
+                stored.md5 if stored else "",
+                src.stat().st_size,
+                file_md5(src),
+            )
+            metadata = {
+                "uri": dg.MetadataValue.url(result.uri),
                 "bytes": result.size,
                 "md5": result.md5,
+                "generation": str(result.generation),
                 "uploaded": result.uploaded,
             }
+            return metadata, check
 
+        run = run_month(context, ds, upload)
+        metadata, check = run.value
         return dg.MaterializeResult(
-            metadata=per_month_metadata(each_month(context, ds, upload), lambda md: md)
+            metadata=month_metadata(MonthRun(run.month, metadata, run.seconds)),
+            check_results=[check],
         )
 
     return gcs_trips
@@ -287,39 +301,37 @@ class LoadedMonth:
     lake_rows: int
 
 
-def _warehouse_result(
-    key: dg.AssetKey, ds: TaxiDataset, table: str, runs: list[MonthRun[LoadedMonth]]
-) -> dg.MaterializeResult:
+def _warehouse_result(key: dg.AssetKey, run: MonthRun[LoadedMonth]) -> dg.MaterializeResult:
     return dg.MaterializeResult(
-        metadata={
-            **per_month_metadata(runs, lambda loaded: {"dagster/row_count": loaded.rows}),
-            "dagster/column_schema": table_schema(ds),
-            "table": table,
-        },
-        check_results=[
-            rows_match_lake(
-                key,
-                {r.month: r.value.rows for r in runs},
-                {r.month: r.value.lake_rows for r in runs},
-            )
-        ],
+        metadata=month_metadata(
+            MonthRun(run.month, {"dagster/row_count": run.value.rows}, run.seconds)
+        ),
+        check_results=[rows_match_lake(key, run.value.rows, run.value.lake_rows)],
     )
 
 
-def _sink_spec(ds: TaxiDataset, layer: Layer, description: str) -> dict[str, Any]:
+def _sink_spec(
+    ds: TaxiDataset, layer: Layer, table: str, partitions: dg.PartitionsDefinition, text: str
+) -> dict[str, Any]:
+    """What a warehouse asset says before it is ever materialized: its table and columns."""
     key = trip_asset_key(ds, layer)
     return {
         "key": key,
         "kinds": {layer},
-        "check_specs": [dg.AssetCheckSpec(ROWS_MATCH_LAKE, asset=key, blocking=True)],
-        "description": f"{ds.description} {description}",
+        "check_specs": sink_check_specs(key, partitions),
+        "description": f"{ds.description} {text}",
+        "metadata": {"dagster/table_name": table, "dagster/column_schema": table_schema(ds)},
     }
 
 
-def _bigquery_asset(ds: TaxiDataset, sink: dict[str, Any]) -> dg.AssetsDefinition:
+def _bigquery_asset(
+    ds: TaxiDataset, tables: catalog.WarehouseTables, sink: dict[str, Any]
+) -> dg.AssetsDefinition:
     spec = _sink_spec(
         ds,
         "bigquery",
+        tables.name("bigquery", catalog.trips_table(ds)),
+        sink["partitions_def"],
         "BigQuery table, month-partitioned on source_month; a month is replaced atomically.",
     )
 
@@ -340,46 +352,51 @@ def _bigquery_asset(ds: TaxiDataset, sink: dict[str, Any]) -> dg.AssetsDefinitio
                 )
                 return LoadedMonth(rows, parquet_rows(src))
 
-            runs = each_month(context, ds, load)
-        table = f"{bigquery.dataset_id}.{catalog.trips_table(ds)}"
-        return _warehouse_result(spec["key"], ds, table, runs)
+            return _warehouse_result(spec["key"], run_month(context, ds, load))
 
     return bigquery_trips
 
 
-def _postgres_asset(ds: TaxiDataset, sink: dict[str, Any]) -> dg.AssetsDefinition:
+def _postgres_asset(
+    ds: TaxiDataset, tables: catalog.WarehouseTables, sink: dict[str, Any]
+) -> dg.AssetsDefinition:
     spec = _sink_spec(
-        ds, "postgres", "PostgreSQL table; a month is replaced in one transaction (DELETE + COPY)."
+        ds,
+        "postgres",
+        tables.name("postgres", catalog.trips_table(ds)),
+        sink["partitions_def"],
+        "PostgreSQL table; a month is replaced in one transaction (DELETE + COPY).",
     )
 
     @dg.asset(deps=[trip_asset_key(ds, "lake")], **spec, **sink)
     def postgres_trips(
         context: dg.AssetExecutionContext, lake: LakeResource, postgres: PostgresResource
     ) -> dg.MaterializeResult:
-        with postgres.connect() as conn:
-
-            def load(month: str) -> LoadedMonth:
-                src = catalog.clean_path(lake.path, ds, month)
+        def load(month: str) -> LoadedMonth:
+            src = catalog.clean_path(lake.path, ds, month)
+            with postgres.connect() as conn:
                 rows = postgres_engine.replace_month(conn, postgres.schema, ds, month, src)
-                return LoadedMonth(rows, parquet_rows(src))
+            return LoadedMonth(rows, parquet_rows(src))
 
-            runs = each_month(context, ds, load)
-        table = f"{postgres.schema}.{catalog.trips_table(ds)}"
-        return _warehouse_result(spec["key"], ds, table, runs)
+        return _warehouse_result(spec["key"], run_month(context, ds, load))
 
     return postgres_trips
 
 
 def build_trip_assets(
-    ds: TaxiDataset, partitions: dg.PartitionsDefinition, source: Source
+    ds: TaxiDataset,
+    partitions: dg.PartitionsDefinition,
+    source: Source,
+    tables: catalog.WarehouseTables | None = None,
 ) -> list[dg.AssetsDefinition]:
     """The five monthly assets of one dataset from `source`, all in group `ds.name`."""
+    tables = tables or warehouse_tables(load_settings())
     common: dict[str, Any] = {
         "partitions_def": partitions,
         "group_name": ds.name,
         "owners": ["team:data-eng"],
         "tags": {"dataset": ds.name},
-        "backfill_policy": dg.BackfillPolicy.multi_run(max_partitions_per_run=MONTHS_PER_RUN),
+        "backfill_policy": ONE_MONTH_PER_RUN,
     }
     downstream = {**common, "automation_condition": follow_upstream()}
     sink = {**downstream, "retry_policy": SINK_RETRY}
@@ -387,8 +404,8 @@ def build_trip_assets(
         _raw_asset(ds, source, common),
         _lake_asset(ds, source, downstream),
         _gcs_asset(ds, sink),
-        _bigquery_asset(ds, sink),
-        _postgres_asset(ds, sink),
+        _bigquery_asset(ds, tables, sink),
+        _postgres_asset(ds, tables, sink),
     ]
 
 
@@ -402,7 +419,7 @@ def build_trip_definitions(
         description=f"Every layer of {ds.name} for one month.",
     )
     return dg.Definitions(
-        assets=build_trip_assets(ds, partitions, source),
+        assets=build_trip_assets(ds, partitions, source, warehouse_tables(settings)),
         jobs=[job],
         schedules=[build_monthly_schedule(ds, job.name, partitions, settings)],
         sensors=[build_new_month_sensor(ds, source, job.name, partitions, settings)],

@@ -19,10 +19,9 @@ from taxi_platform.defs.resources import (
 from taxi_platform.lib.source import DownloadError, NotPublishedError, verify_zone_lookup
 from taxi_platform.lib.warehouse import bigquery as bigquery_engine
 from taxi_platform.lib.warehouse import postgres as postgres_engine
+from taxi_platform.settings import load_settings, warehouse_tables
 
 ZONE_LOOKUP_KEY = dg.AssetKey(catalog.zone_key("raw"))
-BIGQUERY_ZONES_KEY = dg.AssetKey(catalog.zone_key("bigquery"))
-POSTGRES_ZONES_KEY = dg.AssetKey(catalog.zone_key("postgres"))
 _COMMON: dict[str, Any] = {
     "group_name": ZONES_GROUP,
     "owners": ["team:data-eng"],
@@ -34,7 +33,9 @@ def zone_schema(source_names: bool = False) -> dg.TableSchema:
     """The zone table's columns: as landed (snake_case), or as in the TLC CSV header."""
     return dg.TableSchema(
         columns=[
-            dg.TableColumn(c.source if source_names else c.name, BIGQUERY_TYPES[c.kind])
+            dg.TableColumn(
+                c.source if source_names else c.name, BIGQUERY_TYPES[c.kind], c.description
+            )
             for c in ZONE_COLUMNS
         ]
     )
@@ -50,20 +51,29 @@ def zone_lineage() -> dg.TableColumnLineage:
     )
 
 
-def _table_metadata(table: str, rows: int, started: float) -> dict[str, object]:
+def _table_metadata(rows: int, started: float) -> dict[str, object]:
+    return {"dagster/row_count": rows, "seconds": round(time.monotonic() - started, 3)}
+
+
+def _warehouse_spec(engine: catalog.Engine, tables: catalog.WarehouseTables) -> dict[str, Any]:
+    """What a zone table asset says before it is ever materialized: its table and columns."""
     return {
-        "dagster/table_name": table,
-        "dagster/row_count": rows,
-        "dagster/column_schema": zone_schema(),
-        "dagster/column_lineage": zone_lineage(),
-        "seconds": round(time.monotonic() - started, 3),
+        "key": dg.AssetKey(catalog.zone_key(engine)),
+        "deps": [ZONE_LOOKUP_KEY],
+        "kinds": {engine},
+        "metadata": {
+            "dagster/table_name": tables.name(engine, ZONE_TABLE),
+            "dagster/column_schema": zone_schema(),
+            "dagster/column_lineage": zone_lineage(),
+        },
+        **_COMMON,
     }
 
 
 def _zone_lookup_asset(source: Source) -> dg.AssetsDefinition:
     @dg.asset(
         key=ZONE_LOOKUP_KEY,
-        kinds={"csv"},
+        kinds={"csv-file"},  # Dagster's own "csv" kind shows an icon with a blank label
         metadata={"dagster/column_schema": zone_schema(source_names=True)},
         **_COMMON,
     )
@@ -100,38 +110,37 @@ def _zone_csv(lake: LakeResource) -> Path:
     return src
 
 
-@dg.asset(
-    key=BIGQUERY_ZONES_KEY,
-    deps=[ZONE_LOOKUP_KEY],
-    kinds={"bigquery"},
-    metadata={"dagster/column_schema": zone_schema()},
-    **_COMMON,
-)
-def bigquery_zone_lookup(lake: LakeResource, bigquery: WarehouseResource) -> dg.MaterializeResult:
-    """TLC taxi zones as a BigQuery table, replaced whole by one load job."""
-    started = time.monotonic()
-    with bigquery.get_client() as client:
-        rows = bigquery_engine.replace_zones(client, bigquery.dataset_id, _zone_csv(lake))
-        table = bigquery_engine.table_id(client, bigquery.dataset_id, ZONE_TABLE)
-    return dg.MaterializeResult(metadata=_table_metadata(table, rows, started))
+def _bigquery_zones(tables: catalog.WarehouseTables) -> dg.AssetsDefinition:
+    @dg.asset(**_warehouse_spec("bigquery", tables))
+    def bigquery_zone_lookup(
+        lake: LakeResource, bigquery: WarehouseResource
+    ) -> dg.MaterializeResult:
+        """TLC taxi zones as a BigQuery table, replaced whole by one load job."""
+        started = time.monotonic()
+        with bigquery.get_client() as client:
+            rows = bigquery_engine.replace_zones(client, bigquery.dataset_id, _zone_csv(lake))
+        return dg.MaterializeResult(metadata=_table_metadata(rows, started))
+
+    return bigquery_zone_lookup
 
 
-@dg.asset(
-    key=POSTGRES_ZONES_KEY,
-    deps=[ZONE_LOOKUP_KEY],
-    kinds={"postgres"},
-    metadata={"dagster/column_schema": zone_schema()},
-    **_COMMON,
-)
-def postgres_zone_lookup(lake: LakeResource, postgres: PostgresResource) -> dg.MaterializeResult:
-    """TLC taxi zones as a PostgreSQL table, replaced in one transaction (DELETE + COPY)."""
-    started = time.monotonic()
-    with postgres.connect() as conn:
-        rows = postgres_engine.replace_zones(conn, postgres.schema, _zone_csv(lake))
-    table = f"{postgres.schema}.{ZONE_TABLE}"
-    return dg.MaterializeResult(metadata=_table_metadata(table, rows, started))
+def _postgres_zones(tables: catalog.WarehouseTables) -> dg.AssetsDefinition:
+    @dg.asset(**_warehouse_spec("postgres", tables))
+    def postgres_zone_lookup(
+        lake: LakeResource, postgres: PostgresResource
+    ) -> dg.MaterializeResult:
+        """TLC taxi zones as a PostgreSQL table, replaced in one transaction (DELETE + COPY)."""
+        started = time.monotonic()
+        with postgres.connect() as conn:
+            rows = postgres_engine.replace_zones(conn, postgres.schema, _zone_csv(lake))
+        return dg.MaterializeResult(metadata=_table_metadata(rows, started))
+
+    return postgres_zone_lookup
 
 
-def build_zone_assets(source: Source) -> list[dg.AssetsDefinition]:
+def build_zone_assets(
+    source: Source, tables: catalog.WarehouseTables | None = None
+) -> list[dg.AssetsDefinition]:
     """The zone lookup from `source`, and its tables in BigQuery and PostgreSQL."""
-    return [_zone_lookup_asset(source), bigquery_zone_lookup, postgres_zone_lookup]
+    tables = tables or warehouse_tables(load_settings())
+    return [_zone_lookup_asset(source), _bigquery_zones(tables), _postgres_zones(tables)]

@@ -28,7 +28,23 @@ class UploadResult:
     uri: str
     size: int
     md5: str
+    generation: int
     uploaded: bool
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object as the bucket reports it."""
+
+    size: int
+    md5: str
+    generation: int
+
+
+def stored_object(client: storage.Client, bucket_name: str, key: str) -> StoredObject | None:
+    """The object at gs://bucket/key as stored (None if absent)."""
+    blob = client.bucket(bucket_name).get_blob(key)
+    return None if blob is None else StoredObject(blob.size, blob.md5_hash, blob.generation)
 
 
 def file_md5(path: Path) -> str:
@@ -50,7 +66,7 @@ def upload_if_changed(
     bucket = client.bucket(bucket_name)
     existing = bucket.get_blob(key)
     if existing is not None and existing.md5_hash == local_md5 and existing.size == size:
-        return UploadResult(uri=uri, size=size, md5=local_md5, uploaded=False)
+        return UploadResult(uri, size, local_md5, existing.generation, uploaded=False)
     blob = bucket.blob(key, chunk_size=UPLOAD_CHUNK_BYTES)
     blob.upload_from_filename(
         str(path),
@@ -63,4 +79,4 @@ def upload_if_changed(
     blob.reload()
     if blob.md5_hash != local_md5 or blob.size != size:
         raise OSError(f"{uri}: stored object does not match {path.name} (md5/size differ)")
-    return UploadResult(uri=uri, size=size, md5=local_md5, uploaded=True)
+    return UploadResult(uri, size, local_md5, blob.generation, uploaded=True)

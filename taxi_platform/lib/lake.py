@@ -15,8 +15,8 @@ taxi_platform_tests/reliability/test_bad_input.py):
   (no inf). Empty cells and Arrow's null markers (NA, N/A, NULL, NaN, ...) are null, and nulls
   stay null: passenger_count and friends are never filled in.
 - `store_and_fwd_flag` keeps "Y"/"N" (any case, trimmed); anything else becomes null.
-- Timestamps ("YYYY-MM-DD hh:mm:ss", or ISO 8601) are TLC's wall-clock values stored as
-  TIMESTAMP (UTC), as the course did.
+- Timestamps ("YYYY-MM-DD hh:mm:ss", or ISO 8601) are the TLC's New York wall-clock values,
+  stored as they are: timestamps without a time zone.
 - A row is rejected (counted in `rejected`, with up to MAX_EXAMPLES examples naming line,
   column and value) when a cell cannot be parsed as its column's type, an integer is not whole,
   a float is not finite, the pickup time is missing, or the row has too many or too few fields.
@@ -41,7 +41,7 @@ import hashlib
 import re
 import zlib
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, time
+from datetime import datetime, time
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +50,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from taxi_platform.catalog import SOURCE_MONTH, Column, Kind, TaxiDataset
+from taxi_platform.catalog import ARROW_TYPES, SOURCE_MONTH, Column, Kind, TaxiDataset
 from taxi_platform.lib.files import atomic_write_path
 from taxi_platform.lib.months import month_start, next_month
 
@@ -314,12 +314,9 @@ def _to_landed(values: pa.Array, col: Column) -> tuple[pa.Array, np.ndarray | No
             return values, None, ""
         bad = ~finite.to_numpy(zero_copy_only=False)
         return pc.if_else(finite, values, None), bad, "not a finite number"
-    if col.kind is Kind.TIMESTAMP:
-        landed = values.cast(pa.timestamp("us", tz="UTC"))
-        if col.placeholder:
-            placeholder = pa.scalar(datetime.fromisoformat(col.placeholder), pa.timestamp("us"))
-            landed = pc.if_else(pc.equal(values, placeholder), pa.scalar(None, landed.type), landed)
-        return landed, None, ""
+    if col.kind is Kind.TIMESTAMP and col.placeholder:
+        placeholder = pa.scalar(datetime.fromisoformat(col.placeholder), values.type)
+        return pc.if_else(pc.equal(values, placeholder), None, values), None, ""
     if col.name == "store_and_fwd_flag":
         flag = pc.utf8_upper(pc.utf8_trim_whitespace(values))
         return pc.if_else(pc.is_in(flag, pa.array(["Y", "N"])), flag, None), None, ""
@@ -385,10 +382,10 @@ def clean_batch(
 
 
 def count_out_of_month(pickups: pa.ChunkedArray | pa.Array, month: str) -> int:
-    """Pickups before the month's first day or on/after the next month's."""
-    tz = pa.timestamp("us", tz="UTC")
-    lo = pa.scalar(datetime.combine(month_start(month), time(), UTC), tz)
-    hi = pa.scalar(datetime.combine(month_start(next_month(month)), time(), UTC), tz)
+    """Pickups before the month's first day or on/after the next month's (wall-clock)."""
+    wall_clock = ARROW_TYPES[Kind.TIMESTAMP]
+    lo = pa.scalar(datetime.combine(month_start(month), time()), wall_clock)
+    hi = pa.scalar(datetime.combine(month_start(next_month(month)), time()), wall_clock)
     outside = pc.or_(pc.less(pickups, lo), pc.greater_equal(pickups, hi))
     return int(pc.sum(pc.fill_null(outside, False)).as_py() or 0)
 

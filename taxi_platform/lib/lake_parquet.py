@@ -29,7 +29,7 @@ from taxi_platform.lib.lake import (
     parse_text,
     parse_type,
 )
-from taxi_platform.schemas import Column, Kind
+from taxi_platform.schemas import ARROW_TYPES, Column, Kind
 
 BATCH_ROWS = 128_000
 PANDAS_INDEX = "__index_level_0__"
@@ -84,7 +84,7 @@ def _extra_type(field: pa.Field) -> pa.DataType:
     if pa.types.is_large_string(field.type) or pa.types.is_null(field.type):
         return pa.string()
     if pa.types.is_timestamp(field.type):
-        return pa.timestamp("us", tz="UTC")
+        return ARROW_TYPES[Kind.TIMESTAMP]
     return field.type
 
 

@@ -6,7 +6,9 @@ fares, tips and revenue of the trips of every dataset picked up that day (yellow
 fhvhv; a measure a dataset does not record is null), with the zone's borough and name from the
 TLC zone lookup. Yellow 2009-2010 trips have coordinates, not zones: their zone is null.
 Pickups outside the partition month (the TLC files carry a few, some years off) are left out,
-so each day belongs to exactly one month.
+so each day belongs to exactly one month. Pickup times are wall-clock timestamps without a zone
+(PostgreSQL `timestamp`, BigQuery DATETIME), so days and month bounds do not depend on the
+session's time zone.
 
 The query reads the trip and zone tables by their catalog names; `month_select` puts each
 engine's qualified names in their place. The month enters as literals built from a validated
@@ -132,8 +134,8 @@ SELECT
   CAST(ROUND(CAST(SUM(t.total_amount) AS NUMERIC), 2) AS DOUBLE PRECISION) AS total_amount
 FROM ({trips}) AS t
 LEFT JOIN {zones} AS z ON z.location_id = t.pu_location_id
-WHERE t.pickup_ts >= CAST('{month} 00:00:00+00' AS TIMESTAMPTZ)
-  AND t.pickup_ts < CAST('{next_month} 00:00:00+00' AS TIMESTAMPTZ)
+WHERE t.pickup_ts >= CAST('{month} 00:00:00' AS TIMESTAMP)
+  AND t.pickup_ts < CAST('{next_month} 00:00:00' AS TIMESTAMP)
 GROUP BY 1, 2, 3, 4, 5, 6, 7
 """
 

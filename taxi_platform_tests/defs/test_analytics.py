@@ -6,20 +6,22 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from taxi_platform.catalog import ANALYTICS_GROUP, COURSE_MIRROR, ZONE_COLUMNS, ZONES_GROUP
+from taxi_platform.catalog import (
+    ANALYTICS_GROUP,
+    COURSE_MIRROR,
+    ZONE_COLUMNS,
+    ZONES_GROUP,
+    zone_key,
+)
 from taxi_platform.defs.analytics import analytics_keys, build_analytics_assets
 from taxi_platform.defs.partitions import monthly_partitions
 from taxi_platform.defs.resources import resources_for
 from taxi_platform.defs.trips import build_trip_assets, trip_asset_keys
-from taxi_platform.defs.zones import (
-    BIGQUERY_ZONES_KEY,
-    POSTGRES_ZONES_KEY,
-    ZONE_LOOKUP_KEY,
-    build_zone_assets,
-)
+from taxi_platform.defs.zones import ZONE_LOOKUP_KEY, build_zone_assets
 from taxi_platform.lib.marts import COLUMN_NAMES, MART_DATASETS
 
 PARTITIONS = monthly_partitions("2021-03")
+ZONE_TABLE_KEYS = [dg.AssetKey(zone_key("bigquery")), dg.AssetKey(zone_key("postgres"))]
 
 
 def _defs() -> dg.Definitions:
@@ -42,10 +44,11 @@ def test_definitions_with_analytics_validate() -> None:
 def test_mart_depends_on_every_trips_table_and_the_zones_of_its_warehouse(warehouse: str) -> None:
     spec = _spec(analytics_keys()[warehouse])
 
-    zones = {"bigquery": BIGQUERY_ZONES_KEY, "postgres": POSTGRES_ZONES_KEY}[warehouse]
+    zones = dg.AssetKey(zone_key(warehouse))
     expected = {trip_asset_keys(ds)[warehouse] for ds in MART_DATASETS} | {zones}
     assert {dep.asset_key for dep in spec.deps} == expected
-    assert spec.key.path == [warehouse, "taxi", "zone_daily_revenue"]
+    assert spec.key.path[:2] == [warehouse, "taxi"]
+    assert spec.metadata["dagster/table_name"] == "taxi.zone_daily_revenue"
     assert spec.group_name == ANALYTICS_GROUP
     assert spec.partitions_def == PARTITIONS
     assert spec.owners and spec.description and warehouse in spec.kinds
@@ -68,11 +71,11 @@ def test_mart_declares_its_schema_and_column_lineage(warehouse: str) -> None:
 
 
 def test_zone_assets_are_one_group_from_the_lake_csv() -> None:
-    for key in (ZONE_LOOKUP_KEY, BIGQUERY_ZONES_KEY, POSTGRES_ZONES_KEY):
+    for key in (ZONE_LOOKUP_KEY, *ZONE_TABLE_KEYS):
         spec = _spec(key)
         assert spec.group_name == ZONES_GROUP
         assert spec.owners and spec.description and spec.kinds
-    for key in (BIGQUERY_ZONES_KEY, POSTGRES_ZONES_KEY):
+    for key in ZONE_TABLE_KEYS:
         assert {d.asset_key for d in _spec(key).deps} == {ZONE_LOOKUP_KEY}
-        assert _spec(key).key.path[1:] == ["taxi", "taxi_zone_lookup"]
+        assert _spec(key).metadata["dagster/table_name"] == "taxi.taxi_zone_lookup"
     assert len(ZONE_COLUMNS) == 4

@@ -56,3 +56,32 @@ def test_an_unknown_source_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 
     with pytest.raises(ValueError, match="TAXI_SOURCE must be one of tlc, course-mirror"):
         build_definitions()
+
+
+def test_no_two_assets_share_a_label() -> None:
+    """The UI labels a node and a search result by the key's last component alone."""
+    keys = build_definitions().resolve_asset_graph().get_all_asset_keys()
+    labels = [key.path[-1] for key in keys]
+    assert len(labels) == len(set(labels)), sorted(labels)
+
+
+def test_every_warehouse_table_names_itself_and_describes_its_columns() -> None:
+    specs = build_definitions().resolve_all_asset_specs()
+    tables = [s for s in specs if s.kinds & {"bigquery", "postgres"}]
+    assert len(tables) == 2 * (len(DATASETS) + 2)  # trips, zones and the mart in each engine
+    for spec in tables:
+        where = spec.key.to_user_string()
+        assert spec.metadata["dagster/table_name"].startswith("taxi."), where
+        columns = spec.metadata["dagster/column_schema"].columns
+        assert columns, where
+        assert all(c.description for c in columns), where
+
+
+def test_a_backfill_runs_each_month_on_its_own_and_checks_are_per_month() -> None:
+    graph = build_definitions().resolve_asset_graph()
+    for ds in DATASETS:
+        for key in trip_asset_keys(ds).values():
+            node = graph.get(key)
+            assert node.backfill_policy == dg.BackfillPolicy.multi_run(1), key
+            for check_key in node.check_keys:
+                assert graph.get(check_key).partitions_def == node.partitions_def, check_key

@@ -1,26 +1,16 @@
-"""Metadata of a run over several months: true totals, and each month's own values."""
+import dagster as dg
 
-from __future__ import annotations
-
-from taxi_platform.defs.metadata import range_metadata
-
-
-def test_totals_sum_numbers_only_without_float_noise() -> None:
-    metadata = range_metadata(
-        {
-            "2021-01": {"rows": 1, "revenue_usd": 0.1, "downloaded": True, "era": "yellow-2011"},
-            "2021-02": {"rows": 2, "revenue_usd": 0.2, "downloaded": False, "era": "yellow-2011"},
-        }
-    )
-
-    assert metadata["rows_total"] == 3
-    assert metadata["revenue_usd_total"] == 0.3  # not 0.30000000000000004
-    assert "downloaded_total" not in metadata  # flags are not summed
-    table = metadata["per_month"].md_str
-    assert "| 2021-02 | 2 | 0.2 | False | yellow-2011 |" in table
+from taxi_platform.defs.metadata import legible, rejection_sample
+from taxi_platform.lib.lake import Rejection
 
 
-def test_one_month_is_shown_as_it_is() -> None:
-    month = {"rows": 1, "era": "green-2025"}
+def test_empty_entries_are_not_shown() -> None:
+    shown = legible({"rows": 0, "unchanged": False, "etag": "", "rejected_sample": None})
+    assert shown == {"rows": 0, "unchanged": False}
 
-    assert range_metadata({"2025-01": month}) == month
+
+def test_a_rejection_sample_is_a_table_or_nothing() -> None:
+    assert rejection_sample([]) is None
+    sample = rejection_sample([Rejection(line=7, column="fare_amount", value="x", reason="r")])
+    assert isinstance(sample, dg.MarkdownMetadataValue)
+    assert "| 7 | fare_amount | x | r |" in sample.md_str

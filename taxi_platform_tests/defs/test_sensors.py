@@ -172,8 +172,8 @@ def test_failed_run_posts_slack_json_to_the_webhook(mirror, receiver, tmp_path: 
     [body] = bodies
     text = body["text"]
     assert "partition 2019-03" in text
-    assert "raw__yellow__trips_file" in text
-    assert "raw__yellow__trips_file: yellow 2019-03: not published yet" in text  # plain words
+    assert "raw__yellow__yellow_trips_raw" in text
+    assert "raw__yellow__yellow_trips_raw: yellow 2019-03: not published yet" in text  # plain words
     assert "dagster._core" not in text and "Failure:" not in text
     assert "/runs/" in text
 

@@ -1,7 +1,9 @@
-"""A multi-month backfill launched through the GraphQL API of a running `dg dev`."""
+"""Multi-month backfills launched through the GraphQL API of a running `dg dev`: each month
+is its own run, succeeds or fails on its own and reports on its own partition."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -9,6 +11,7 @@ import pytest
 
 from devstack.dagster_ui import launch_backfill, wait_backfill
 from devstack.report import layer_counts
+from devstack.sample_data import write_month
 from taxi_platform.catalog import GREEN, YELLOW
 from taxi_platform.defs.trips import trip_asset_keys
 from taxi_platform_tests.conftest import SAMPLE_MONTHS
@@ -41,3 +44,47 @@ def test_backfill_materializes_every_partition_once_and_a_rerun_changes_nothing(
 
     assert _backfill(dagster_dev) == "COMPLETED_SUCCESS"
     assert _counts(local_resources) == first
+
+
+def _failures(instance: dg.DagsterInstance, backfill_id: str) -> dict[str, list[str]]:
+    """Each failed run's partition and the messages of its failed steps."""
+    failures: dict[str, list[str]] = {}
+    for run in instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill_id})):
+        if run.status != dg.DagsterRunStatus.FAILURE:
+            continue
+        records = instance.get_records_for_run(
+            run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE
+        ).records
+        month = run.tags.get("dagster/partition") or run.tags["dagster/asset_partition_range_start"]
+        failures[month] = [
+            r.event_log_entry.dagster_event.step_failure_data.error.message for r in records
+        ]
+    return failures
+
+
+def test_one_bad_month_fails_alone_in_a_backfill(
+    dagster_dev: str, stack_dir: Path, local_resources: dict[str, Any]
+) -> None:
+    good, truncated, unpublished = "2021-04", "2021-05", "2021-06"
+    mirror = stack_dir / "mirror"
+    write_month(YELLOW, good, 1_000, mirror)
+    cut = write_month(YELLOW, truncated, 1_000, mirror)
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    keys = [key.path for key in trip_asset_keys(YELLOW).values()]
+
+    backfill_id = launch_backfill(dagster_dev, keys, [good, truncated, unpublished])
+    assert wait_backfill(dagster_dev, backfill_id, timeout=600) in ("COMPLETED_FAILED", "FAILED")
+
+    counts = layer_counts(local_resources, YELLOW, good)
+    assert counts["bigquery_rows"] == counts["postgres_rows"] == counts["lake_rows"] > 0
+    with dg.DagsterInstance.get() as instance:
+        for key in trip_asset_keys(YELLOW).values():
+            materialized = instance.get_materialized_partitions(key)
+            assert good in materialized and truncated not in materialized, key
+            assert unpublished not in materialized, key
+        failures = _failures(instance, backfill_id)
+    assert set(failures) == {truncated, unpublished}
+    [cut_message] = failures[truncated]
+    assert f"yellow {truncated}: " in cut_message and cut.name in cut_message
+    [missing_message] = failures[unpublished]
+    assert f"yellow {unpublished}: not published yet" in missing_message

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gzip
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -91,6 +91,20 @@ def test_unparseable_cells_reject_rows_with_line_column_and_value(tmp_path: Path
     assert (report.rows_written, report.rejected) == (2, 2)
     found = {(e.line, e.column, e.value) for e in report.examples}
     assert found == {(3, "tpep_pickup_datetime", "yesterday"), (5, "trip_distance", "two")}
+
+
+def test_timestamps_land_as_the_files_wall_clock_times_without_a_zone(tmp_path: Path) -> None:
+    header = ",".join(c.source for c in mirror_columns(YELLOW))
+    late = "1,2021-01-31 23:30:00,2021-02-01 00:10:00,1,2.1,1,N,142,43,2,8,3,0.5,0,0,0.3,11.8,2.5"
+    next_day = late.replace("2021-01-31 23:30:00", "2021-02-01 00:05:00")
+    src = _write_csv(tmp_path / "y.csv.gz", "\n".join([header, late, next_day]))
+
+    report = csv_to_parquet(src, tmp_path / "y.parquet", YELLOW, "2021-01")
+
+    pickups = pq.read_table(tmp_path / "y.parquet").column("tpep_pickup_datetime")
+    assert pickups.type == pa.timestamp("us")
+    assert pickups.to_pylist() == [datetime(2021, 1, 31, 23, 30), datetime(2021, 2, 1, 0, 5)]
+    assert report.out_of_month == 1
 
 
 def test_missing_required_column_names_file_month_and_column(tmp_path: Path) -> None:

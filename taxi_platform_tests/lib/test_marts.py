@@ -28,8 +28,20 @@ def test_each_engine_gets_the_mart_columns_in_order(dialect: str) -> None:
 def test_the_month_bounds_are_the_partition_month() -> None:
     sql = marts.month_select("2021-12", (YELLOW,), "postgres", QUALIFIED["postgres"])
 
-    assert "'2021-12-01 00:00:00+00'" in sql and "'2022-01-01 00:00:00+00'" in sql
+    assert "'2021-12-01 00:00:00'" in sql and "'2022-01-01 00:00:00'" in sql
     assert "green_trips" not in sql
+
+
+@pytest.mark.parametrize(
+    ("dialect", "wall_clock"), [("bigquery", "DATETIME"), ("postgres", "TIMESTAMP")]
+)
+def test_the_month_bounds_are_wall_clock_times_without_a_zone(
+    dialect: str, wall_clock: str
+) -> None:
+    sql = marts.month_select("2021-12", (YELLOW,), dialect, QUALIFIED[dialect])
+
+    assert f"CAST('2021-12-01 00:00:00' AS {wall_clock})" in sql
+    assert "+00" not in sql and "TIMESTAMPTZ" not in sql.upper()
 
 
 def test_a_bad_month_is_refused() -> None:

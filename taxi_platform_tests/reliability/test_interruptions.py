@@ -22,7 +22,6 @@ from typing import Any
 import dagster as dg
 import pyarrow.parquet as pq
 import pytest
-from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 from psycopg import sql
 
@@ -262,8 +261,8 @@ def test_kill_mid_bigquery_load_keeps_previous_month_and_rerun_repairs(
     loaded = bigquery_engine.replace_month(client, NAMESPACE, YELLOW, MONTH, uris["new"])
     assert loaded == versions.new.rows
     assert _bq_counts(client, NAMESPACE, MONTH) == (versions.new.rows, versions.new.distinct)
-    with pytest.raises(NotFound):  # the staging table the killed run left is gone
-        client.get_table(f"{NAMESPACE}.{catalog.staging_table(YELLOW, MONTH)}")
+    # The killed run's own staging table expires a day later on BigQuery (the emulator keeps
+    # it): lib/warehouse/test_bigquery.py checks the expiration every staging table asks for.
 
 
 # --- re-materializing ---------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """A rejected download never replaces what was landed: a header-only trip file keeps the last
-good raw file, and an HTML page served as the zone lookup changes no layer."""
+good raw file, and an HTML page served as the zone lookup changes no layer. A sink that is
+down fails its step in one line naming step, dataset and month."""
 
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -17,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from devstack.mirror import MirrorHandler, serve_directory
+from devstack.services import start_services, stop_service
 from devstack.tlc_parquet import write_official_month
 from taxi_platform import catalog
 from taxi_platform.catalog import COURSE_MIRROR, TLC, YELLOW
@@ -166,3 +169,32 @@ def test_a_revision_at_the_same_size_without_an_etag_is_landed_again(
         query = f"SELECT sum(fare_amount) FROM {pg.schema}.yellow_trips WHERE source_month = %s"
         [(landed_sum,)] = conn.execute(query, (f"{month}-01",)).fetchall()
     assert landed_sum == pytest.approx(new_sum)
+
+
+def test_a_stopped_postgres_fails_the_sink_naming_step_dataset_and_month(
+    stack_dir: Path, local_resources: dict[str, Any]
+) -> None:
+    assets = build_trip_assets(YELLOW, monthly_partitions(), COURSE_MIRROR)
+    keys = trip_asset_keys(YELLOW)
+    upstream = [a for a in assets if a.key in (keys["raw"], keys["lake"])]
+    [sink] = [a for a in assets if a.key == keys["postgres"]]
+    assert _materialize(upstream, partition_key=MONTH).success
+
+    stop_service("postgres", stack_dir)
+    try:
+        failed = _materialize([sink], partition_key=MONTH)
+    finally:
+        start_services(stack_dir)
+
+    assert not failed.success
+    message = _failure(failed)
+    assert f"yellow {MONTH}: postgres__taxi__yellow_trips_postgres failed" in message
+    assert "OperationalError" in message
+    assert "\n" not in message.strip() and os.environ["PG_PASSWORD"] not in message
+    assert _materialize([sink], partition_key=MONTH).success  # back up: the month lands once
+    rows = pq.read_metadata(catalog.clean_path(local_resources["lake"].path, YELLOW, MONTH))
+    with local_resources["postgres"].connect() as conn:
+        count = postgres_engine.month_row_count(
+            conn, local_resources["postgres"].schema, catalog.trips_table(YELLOW), MONTH
+        )
+    assert count == rows.num_rows

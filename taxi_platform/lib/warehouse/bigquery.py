@@ -3,22 +3,26 @@ the trip tables and of the mart atomically, replaces the zone table, counts rows
 policy and one job timeout for every call.
 
 A month is replaced with one multi-statement transaction (DELETE the month + INSERT the new
-rows), so readers see the old month or the new one. Trips are first loaded server-side from
-GCS into a staging table (partition decorators would be simpler on BigQuery, but the emulator
-lacks them); a process killed mid-load leaves at most that staging table, which the next run
-truncates and drops. Project and dataset names come from configuration: they are validated
-before any request and quoted with backticks in SQL. The month is a bound parameter, except
-inside scripts, where the emulator ignores parameters and it is declared from a validated
-`date`.
+rows), so readers see the old month or the new one. BigQuery runs one such transaction per table
+at a time and aborts a conflicting one; the retry policy runs it again, so concurrent swaps of a
+month follow one another. Trips are first loaded server-side from GCS into a staging table of
+the call's own (partition decorators would be simpler on BigQuery, but the emulator lacks them),
+dropped afterwards; one a killed process leaves expires within a day (the emulator ignores
+expiration and keeps it). Timestamps are wall-clock DATETIME; tables made with TIMESTAMP columns
+are converted. Project and dataset names come from configuration: they are validated before any
+request and quoted with backticks in SQL. The month is a bound parameter, except inside
+scripts, where the emulator ignores parameters and it is declared from a validated `date`.
 """
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
-from google.api_core.exceptions import NotFound
-from google.api_core.retry import Retry
+from google.api_core.exceptions import BadRequest, NotFound
+from google.api_core.retry import Retry, if_transient_error
 from google.cloud import bigquery
 
 from taxi_platform.catalog import (
@@ -28,6 +32,7 @@ from taxi_platform.catalog import (
     ZONE_COLUMNS,
     ZONE_TABLE,
     Column,
+    Kind,
     TaxiDataset,
     staging_table,
     trips_table,
@@ -39,8 +44,19 @@ from taxi_platform.lib.source import verify_zone_lookup
 
 JOB_TIMEOUT_S = 900
 UPLOAD_TIMEOUT_S = 60
-API_RETRY = Retry(deadline=120)
+STAGING_LIFETIME = timedelta(days=1)
 DIALECT = "bigquery"
+WALL_CLOCK = BIGQUERY_TYPES[Kind.TIMESTAMP]
+
+
+def retryable(error: Exception) -> bool:
+    """A transient error, or a transaction BigQuery aborted for a concurrent update of its
+    table (`Transaction is aborted due to concurrent update`, `Could not serialize access`)."""
+    conflict = isinstance(error, BadRequest) and "due to concurrent update" in str(error)
+    return conflict or if_transient_error(error)
+
+
+API_RETRY = Retry(predicate=retryable, deadline=120)
 
 
 def table_id(client: bigquery.Client, dataset_id: str, table: str) -> str:
@@ -64,6 +80,39 @@ def _schema(columns: tuple[Column, ...]) -> list[bigquery.SchemaField]:
     ]
 
 
+def _to_wall_clock(
+    client: bigquery.Client, full_id: str, table: bigquery.Table, wanted: list[bigquery.SchemaField]
+) -> bigquery.Table:
+    """Recreate `table` with its TIMESTAMP columns that `wanted` has as DATETIME converted (a
+    UTC-labelled value keeps its digits), month-partitioned as before, descriptions kept."""
+    wall_clock = {f.name for f in wanted if f.field_type == WALL_CLOCK}
+    zoned = {f.name for f in table.schema if f.field_type == "TIMESTAMP" and f.name in wall_clock}
+    if not zoned:
+        return table
+    target = f"`{full_id}`"
+    select = ", ".join(
+        f"DATETIME({_quoted(f.name)}, 'UTC') AS {_quoted(f.name)}"
+        if f.name in zoned
+        else _quoted(f.name)
+        for f in table.schema
+    )
+    script = (
+        f"CREATE OR REPLACE TABLE {target}"
+        f" PARTITION BY DATE_TRUNC({_quoted(SOURCE_MONTH.name)}, MONTH)"
+        f" AS SELECT {select} FROM {target}"
+    )
+    client.query(script, retry=API_RETRY, job_retry=None).result(timeout=JOB_TIMEOUT_S)
+    recreated = client.get_table(full_id, retry=API_RETRY)
+    recreated.schema = [
+        bigquery.SchemaField(f.name, WALL_CLOCK, description=f.description)
+        if f.name in zoned
+        else f
+        for f in table.schema
+    ]
+    recreated.description = table.description
+    return client.update_table(recreated, ["schema", "description"], retry=API_RETRY)
+
+
 def _ensure_table(
     client: bigquery.Client,
     dataset_id: str,
@@ -71,8 +120,9 @@ def _ensure_table(
     schema: list[bigquery.SchemaField],
     description: str,
 ) -> str:
-    """Create the dataset and the month-partitioned table if missing, add the columns it lacks
-    (history is not reloaded: older rows hold null there); return the table id."""
+    """Create the dataset and the month-partitioned table if missing, convert its TIMESTAMP
+    columns to wall-clock DATETIME, add the columns it lacks (history is not reloaded: older
+    rows hold null there); return the table id."""
     full_id = table_id(client, dataset_id, table)
     definition = bigquery.Table(full_id, schema)
     client.create_dataset(dataset_id, exists_ok=True, retry=API_RETRY)
@@ -81,6 +131,7 @@ def _ensure_table(
     )
     definition.description = description
     existing = client.create_table(definition, exists_ok=True, retry=API_RETRY)
+    existing = _to_wall_clock(client, full_id, existing, schema)
     present = {f.name for f in existing.schema}
     if missing := [f for f in schema if f.name not in present]:
         existing.schema = [*existing.schema, *missing]
@@ -140,7 +191,7 @@ def _replace_month(
         {select};
         COMMIT TRANSACTION;
     """
-    client.query(script, retry=API_RETRY, job_retry=None).result(timeout=JOB_TIMEOUT_S)
+    client.query(script, retry=API_RETRY, job_retry=API_RETRY).result(timeout=JOB_TIMEOUT_S)
 
 
 def _field(field: pa.Field) -> bigquery.SchemaField:
@@ -148,12 +199,28 @@ def _field(field: pa.Field) -> bigquery.SchemaField:
     kinds = [
         (pa.types.is_integer, "INT64"),
         (pa.types.is_floating, "FLOAT64"),
-        (pa.types.is_timestamp, "TIMESTAMP"),
+        (pa.types.is_timestamp, WALL_CLOCK),
         (pa.types.is_date, "DATE"),
         (pa.types.is_boolean, "BOOL"),
     ]
     kind = next((k for test, k in kinds if test(field.type)), "STRING")
     return bigquery.SchemaField(sql_name(field.name, "BigQuery column"), kind)
+
+
+def _create_stage(
+    client: bigquery.Client,
+    dataset_id: str,
+    ds: TaxiDataset,
+    month: str,
+    schema: list[bigquery.SchemaField],
+) -> str:
+    """Create an empty staging table for this call alone, expiring after STAGING_LIFETIME;
+    return its id."""
+    stage_id = table_id(client, dataset_id, f"{staging_table(ds, month)}_{uuid.uuid4().hex[:12]}")
+    stage = bigquery.Table(stage_id, schema)
+    stage.expires = datetime.now(UTC) + STAGING_LIFETIME
+    client.create_table(stage, retry=API_RETRY)
+    return stage_id
 
 
 def replace_month(
@@ -167,19 +234,18 @@ def replace_month(
     """Make the trip table's `month` exactly the rows of the parquet at `uri`; return its count.
     `file_schema` is the file's: the canonical columns, then any the schema does not know."""
     ensure_trips_table(client, dataset_id, ds)
-    stage = table_id(client, dataset_id, staging_table(ds, month))
     known = {c.name for c in ds.landed_columns}
     extra = [_field(f) for f in file_schema or [] if f.name not in known]
-    load_config = bigquery.LoadJobConfig(
-        source_format=bigquery.SourceFormat.PARQUET,
-        schema=[*_schema(ds.landed_columns), *extra],
-        write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
-    )
-    client.load_table_from_uri(uri, stage, job_config=load_config, retry=API_RETRY).result(
-        timeout=JOB_TIMEOUT_S
-    )
-    columns = ", ".join(_quoted(c.name) for c in ds.landed_columns)
+    stage = _create_stage(client, dataset_id, ds, month, [*_schema(ds.landed_columns), *extra])
     try:
+        load_config = bigquery.LoadJobConfig(
+            source_format=bigquery.SourceFormat.PARQUET,
+            write_disposition=bigquery.WriteDisposition.WRITE_EMPTY,
+        )
+        client.load_table_from_uri(uri, stage, job_config=load_config, retry=API_RETRY).result(
+            timeout=JOB_TIMEOUT_S
+        )
+        columns = ", ".join(_quoted(c.name) for c in ds.landed_columns)
         _replace_month(
             client, dataset_id, trips_table(ds), month, columns, f"SELECT {columns} FROM `{stage}`"
         )
@@ -237,6 +303,8 @@ def replace_mart_month(
 ) -> tuple[marts.MonthSummary, tuple[TaxiDataset, ...]]:
     """Rebuild `month` of the mart; return its summary and the datasets it was built from."""
     sources = mart_sources(client, dataset_id)
+    for ds in sources:  # the query reads their current types (wall-clock pickups)
+        ensure_trips_table(client, dataset_id, ds)
     mart_schema = [
         bigquery.SchemaField(c.name, BIGQUERY_TYPES[c.kind], description=c.description)
         for c in marts.COLUMNS

@@ -56,8 +56,9 @@ def _ensure_table(
     *,
     primary_key: str | None = None,
 ) -> None:
-    """Create the schema and the table (with a month index, or a primary key) if missing, and
-    add the columns it lacks (history is not reloaded: older rows hold null there)."""
+    """Create the schema and the table (with a month index, or a primary key) if missing, add
+    the columns it lacks (history is not reloaded: older rows hold null there), and convert
+    `timestamptz` columns to wall-clock `timestamp`."""
     definition = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(POSTGRES_TYPES[kind]))
         for name, kind in columns
@@ -76,6 +77,7 @@ def _ensure_table(
                     _table(schema, table), sql.Identifier(name), sql.SQL(POSTGRES_TYPES[kind])
                 )
             )
+        _to_wall_clock(conn, schema, table)
         if not primary_key:
             conn.execute(
                 sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
@@ -84,6 +86,28 @@ def _ensure_table(
                     sql.Identifier(SOURCE_MONTH.name),
                 )
             )
+
+
+def _to_wall_clock(conn: psycopg.Connection, schema: str, table: str) -> None:
+    """Convert the table's `timestamptz` columns (tables created before timestamps were
+    wall-clock) to `timestamp`: the UTC-labelled values keep their digits."""
+    zoned = conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = %s"
+        " AND table_name = %s AND data_type = 'timestamp with time zone' ORDER BY ordinal_position",
+        (schema, table),
+    ).fetchall()
+    if zoned:
+        conn.execute(
+            sql.SQL("ALTER TABLE {} {}").format(
+                _table(schema, table),
+                sql.SQL(", ").join(
+                    sql.SQL("ALTER COLUMN {0} TYPE timestamp USING {0} AT TIME ZONE 'UTC'").format(
+                        sql.Identifier(name)
+                    )
+                    for (name,) in zoned
+                ),
+            )
+        )
 
 
 def ensure_trips_table(conn: psycopg.Connection, schema: str, ds: TaxiDataset) -> None:
@@ -208,6 +232,8 @@ def replace_mart_month(
 ) -> tuple[marts.MonthSummary, tuple[TaxiDataset, ...]]:
     """Rebuild `month` of the mart; return its summary and the datasets it was built from."""
     sources = mart_sources(conn, schema)
+    for ds in sources:  # the query reads their current types (wall-clock pickups)
+        ensure_trips_table(conn, schema, ds)
     _ensure_table(conn, _schema(schema), MART_TABLE, [(c.name, c.kind) for c in marts.COLUMNS])
     names = [ZONE_TABLE, *(trips_table(ds) for ds in sources)]
     select = marts.month_select(month, sources, DIALECT, {n: (_schema(schema),) for n in names})
@@ -218,7 +244,6 @@ def replace_mart_month(
     )
 
     def fill(cursor: psycopg.Cursor) -> None:
-        cursor.execute("SET LOCAL TIME ZONE 'UTC'")  # pickup dates are UTC wall-clock dates
         cursor.execute(insert)
 
     _replace_month(conn, schema, MART_TABLE, month, fill)

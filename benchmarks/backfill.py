@@ -1,0 +1,101 @@
+"""Backfill throughput: small official-layout months of every dataset through every layer, one
+backfill launched in `dg dev` on fresh local services, timed from the runs' own event logs.
+
+    python -m benchmarks.backfill --label after [--months 6] [--rows 20000]
+
+Writes benchmarks/results/backfill-{label}.json and prints dataset-months per minute and the
+share of the wall time that is not step work (queue, launches, run set-up, daemon ticks),
+counted against the run queue's concurrency: 1 - step seconds / (wall x concurrent runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from benchmarks.end_to_end import backfill_stats
+from devstack.dagster_ui import launch_backfill, start_ui, stop_ui, wait_backfill
+from devstack.services import start_services, stop_services
+from devstack.tlc_parquet import write_official_month
+from taxi_platform.catalog import DATASETS, LAYERS
+from taxi_platform.defs.trips import trip_asset_key
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONCURRENT_RUNS = 2  # deploy/dagster.yaml: max_concurrent_runs
+FIRST_MONTH = "2024-01"
+
+
+def _months(count: int) -> list[str]:
+    year, month = map(int, FIRST_MONTH.split("-"))
+    keys = []
+    for i in range(count):
+        y, m = divmod(month - 1 + i, 12)
+        keys.append(f"{year + y}-{m + 1:02d}")
+    return keys
+
+
+def measure(months: list[str], rows: int, port: int) -> dict:
+    """Backfill every trip asset of every dataset over `months`; the figures of it all."""
+    state_dir = Path(tempfile.mkdtemp(prefix="backfill-bench-"))
+    env = start_services(state_dir)
+    os.environ.update(env)
+    try:
+        for ds in DATASETS:
+            for month in months:
+                write_official_month(ds.name, month, rows, state_dir / "mirror")
+        url = start_ui(state_dir, port, {"TAXI_SOURCE": "tlc"})
+        try:
+            launched = time.time()
+            backfills = [
+                launch_backfill(url, [trip_asset_key(ds, layer).path for layer in LAYERS], months)
+                for ds in DATASETS
+            ]
+            statuses = {wait_backfill(url, b, timeout=3600) for b in backfills}
+            with dg.DagsterInstance.get() as instance:
+                per_backfill = [backfill_stats(instance, b) for b in backfills]
+        finally:
+            stop_ui(state_dir)
+    finally:
+        stop_services(state_dir)
+    dataset_months = len(DATASETS) * len(months)
+    stats = {
+        k: sum(b[k] for b in per_backfill)
+        for k in ("run_count", "failed_runs", "sum_step_seconds", "sum_launch_seconds")
+    }
+    wall = max(b["last_end"] for b in per_backfill) - launched
+    step = stats["sum_step_seconds"]
+    return {
+        "status": ", ".join(sorted(statuses)),
+        "dataset_months": dataset_months,
+        "rows_per_month": rows,
+        "runs": stats["run_count"],
+        "failed_runs": stats["failed_runs"],
+        "wall_seconds": round(wall, 1),
+        "step_seconds": round(step, 1),
+        "launch_seconds": round(stats["sum_launch_seconds"], 1),
+        "dataset_months_per_minute": round(dataset_months / (wall / 60), 2),
+        "not_step_share": round(1 - step / (wall * CONCURRENT_RUNS), 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--label", required=True)
+    parser.add_argument("--months", type=int, default=6)
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--port", type=int, default=3399)
+    args = parser.parse_args()
+    result = {"label": args.label, **measure(_months(args.months), args.rows, args.port)}
+    out = REPO_ROOT / "benchmarks" / "results" / f"backfill-{args.label}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

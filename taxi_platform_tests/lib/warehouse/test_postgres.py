@@ -1,0 +1,64 @@
+"""The PostgreSQL engine: tables made with `timestamptz` columns become wall-clock
+`timestamp`, whatever the session's time zone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+from psycopg import sql
+
+from taxi_platform.catalog import POSTGRES_TYPES, YELLOW, Kind, trips_table
+from taxi_platform.lib.warehouse import postgres as engine
+
+pytestmark = pytest.mark.integration
+SCHEMA = "zoned_timestamps"
+
+
+def _create_zoned_table(conn: Any) -> sql.Identifier:
+    """The trip table as it was made when timestamps were `timestamptz`, with one trip."""
+    table = sql.Identifier(SCHEMA, trips_table(YELLOW))
+    columns = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(
+            sql.Identifier(c.name),
+            sql.SQL("timestamptz" if c.kind is Kind.TIMESTAMP else POSTGRES_TYPES[c.kind]),
+        )
+        for c in YELLOW.landed_columns
+    )
+    conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(SCHEMA)))
+    conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(SCHEMA)))
+    conn.execute(sql.SQL("CREATE TABLE {} ({})").format(table, columns))
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (tpep_pickup_datetime, tpep_dropoff_datetime, source_month)"
+            " VALUES ('2021-02-28 23:30:00+00', '2021-03-01 00:10:00+00', '2021-02-01')"
+        ).format(table)
+    )
+    conn.commit()
+    return table
+
+
+def test_a_timestamptz_table_becomes_wall_clock_timestamp_keeping_its_values(
+    local_resources: dict[str, Any],
+) -> None:
+    with local_resources["postgres"].connect() as conn:
+        table = _create_zoned_table(conn)
+
+        engine.ensure_trips_table(conn, SCHEMA, YELLOW)
+
+        conn.execute("SET timezone = 'America/New_York'")
+        types = dict(
+            conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns"
+                " WHERE table_schema = %s AND table_name = %s",
+                (SCHEMA, trips_table(YELLOW)),
+            ).fetchall()
+        )
+        row = conn.execute(
+            sql.SQL("SELECT tpep_pickup_datetime, tpep_dropoff_datetime FROM {}").format(table)
+        ).fetchone()
+    assert {types[c] for c in ("tpep_pickup_datetime", "tpep_dropoff_datetime")} == {
+        "timestamp without time zone"
+    }
+    assert row == (datetime(2021, 2, 28, 23, 30), datetime(2021, 3, 1, 0, 10))
