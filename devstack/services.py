@@ -90,6 +90,10 @@ def stack_env(state_dir: Path | None = None) -> dict[str, str]:
         "PG_USER": PG_USER,
         "PG_PASSWORD": password,
         "PG_DATABASE": PG_DATABASE,
+        "DAGSTER_PG_HOST": HOST,  # locally the sink's server; in production, another one
+        "DAGSTER_PG_PORT": str(ports["postgres"]),
+        "DAGSTER_PG_USER": PG_USER,
+        "DAGSTER_PG_PASSWORD": password,
         "DAGSTER_PG_DATABASE": DAGSTER_PG_DATABASE,
         "DAGSTER_HOME": str(root / "dagster_home"),
         "NO_GCE_CHECK": "true",

@@ -122,7 +122,7 @@ def test_env_example_lists_every_setting_and_only_settings() -> None:
     assert required | optional | instance | k8s <= names
     assert names <= known, names - known
     assert {"TAXI_EXECUTOR"} <= names
-    secrets = {"PG_PASSWORD", "PGADMIN_PASSWORD", "GCP_CREDENTIALS"}
+    secrets = {"PG_PASSWORD", "DAGSTER_PG_PASSWORD", "PGADMIN_PASSWORD", "GCP_CREDENTIALS"}
     assert not any(_env_example()[s] for s in secrets)  # no secret values in the example
 
 
