@@ -19,6 +19,7 @@ from taxi_platform.schemas import (
     GREEN_COLUMNS,
     POSTGRES_TYPES,
     SOURCE_MONTH,
+    VERSION_COLUMNS,
     YELLOW_COLUMNS,
     ZONE_COLUMNS,
     Column,
@@ -31,6 +32,7 @@ __all__ = [
     "BIGQUERY_TYPES",
     "POSTGRES_TYPES",
     "SOURCE_MONTH",
+    "VERSION_COLUMNS",
     "ZONE_COLUMNS",
     "Column",
     "Kind",
@@ -186,6 +188,7 @@ WAREHOUSE_SCHEMA = "taxi"
 ZONE_TABLE = "taxi_zone_lookup"
 ZONES_GROUP = "zones"
 MART_TABLE = "zone_daily_revenue"
+VERSIONS_TABLE = "month_versions"
 ANALYTICS_GROUP = "analytics"
 
 
@@ -262,6 +265,16 @@ def clean_path(lake_root: Path, ds: TaxiDataset, month: str) -> Path:
 def audit_path(clean: Path) -> Path:
     """Where a month is written aside and audited before it replaces `clean`."""
     return clean.with_name(clean.name + ".audit")
+
+
+def versions_dir(lake_root: Path, ds: TaxiDataset, month: str) -> Path:
+    """Where every kept version of a month lives, one directory per version."""
+    return lake_root / "versions" / ds.name / month
+
+
+def manifest_path(lake_root: Path, ds: TaxiDataset, month: str) -> Path:
+    """The month's manifest: its versions and their provenance, as JSON."""
+    return lake_root / "manifest" / ds.name / f"{ds.name}_{month}.json"
 
 
 def zone_lookup_path(lake_root: Path) -> Path:

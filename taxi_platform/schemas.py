@@ -95,6 +95,11 @@ _PAYMENT = "How the passenger paid: 0 flex fare, 1 credit card, 2 cash, 3 no cha
 _PAYMENT += " 4 dispute, 5 unknown, 6 voided trip."
 
 
+def money_columns(columns: tuple[Column, ...]) -> list[str]:
+    """The columns holding US dollar amounts (each says so in its description)."""
+    return [c.name for c in columns if c.kind is Kind.FLOAT and "USD" in c.description]
+
+
 def _money(source: str, name: str, description: str, *aliases: str) -> Column:
     return Column(source, name, Kind.FLOAT, description, aliases=aliases)
 
@@ -377,6 +382,20 @@ FHVHV_COLUMNS: tuple[Column, ...] = (
         "MTA Congestion Relief Zone charge (from 2025-01-05), USD.",
     ),
 )
+
+VERSION_COLUMNS: tuple[Column, ...] = (
+    Column("table_name", "table_name", Kind.STRING, "The trip table, e.g. yellow_trips."),
+    Column("source_month", "source_month", Kind.DATE, "First day of the month."),
+    Column(
+        "version",
+        "version",
+        Kind.STRING,
+        "The lake version the table holds for the month: the first 16 hex digits of the"
+        " sha256 of the source file (see the month's manifest in the lake).",
+    ),
+    Column("loaded_at", "loaded_at", Kind.TIMESTAMP, "When that version was loaded (UTC)."),
+)
+"""The rows of `month_versions`: which release of each month each trip table holds."""
 
 ZONE_COLUMNS: tuple[Column, ...] = (
     Column("LocationID", "location_id", Kind.INT, "TLC taxi zone id."),

@@ -27,6 +27,7 @@ from pydantic import Field
 from taxi_platform.catalog import Source
 from taxi_platform.lib.identifiers import gcs_bucket, http_url, sql_name, warehouse_name
 from taxi_platform.lib.source import RemoteFile, Verifier, download, probe
+from taxi_platform.lib.versions import DEFAULT_KEEP
 from taxi_platform.settings import Env, is_set, setting, switch
 
 
@@ -81,9 +82,12 @@ class TlcSource(dg.ConfigurableResource):
 
 
 class LakeResource(dg.ConfigurableResource):
-    """Root directory of the lake."""
+    """Root directory of the lake, and how many versions of a month it keeps."""
 
-    root: str = Field(description="Directory holding raw/ and clean/.")
+    root: str = Field(description="Directory holding raw/, clean/, versions/ and manifest/.")
+    versions_kept: int = Field(
+        default=DEFAULT_KEEP, ge=1, description="Versions of a month kept (the current one too)."
+    )
 
     @property
     def path(self) -> Path:
@@ -191,6 +195,11 @@ def _env_or(name: str, default: Any) -> Any:
     return dg.EnvVar(name) if is_set(name) else default
 
 
+def _env_int_or(name: str, default: int) -> Any:
+    """`EnvVar.int(name)` when the variable is set, else default."""
+    return dg.EnvVar.int(name) if is_set(name) else default
+
+
 _CHECKED = {"TLC_BASE_URL": http_url, "PG_SCHEMA": warehouse_name, "BQ_DATASET": warehouse_name}
 
 
@@ -214,7 +223,10 @@ def resources_for(env: Env) -> dict[str, dg.ConfigurableResource]:
             base_url=_env_or("TLC_BASE_URL", None),
             force_download=switch("TAXI_FORCE_DOWNLOAD", default=False),
         ),
-        "lake": LakeResource(root=dg.EnvVar("TAXI_LAKE_DIR")),
+        "lake": LakeResource(
+            root=dg.EnvVar("TAXI_LAKE_DIR"),
+            versions_kept=_env_int_or("TAXI_LAKE_VERSIONS_KEPT", DEFAULT_KEEP),
+        ),
         "gcs": LakeBucketResource(project=dg.EnvVar("GCP_PROJECT"), bucket=dg.EnvVar("GCS_BUCKET")),
         "bigquery": WarehouseResource(**warehouse),
         "alert_webhook": AlertWebhook(url=_env_or("TAXI_ALERT_WEBHOOK_URL", None)),

@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 
 import dagster as dg
 import pyarrow.parquet as pq
+from pydantic import Field
 
 from taxi_platform import catalog
 from taxi_platform.catalog import FileFormat, Layer, Source, TaxiDataset
@@ -51,17 +52,37 @@ from taxi_platform.lib.quality import LakeQuality, measure_lake_month, parquet_r
 from taxi_platform.lib.source import (
     DownloadError,
     NotPublishedError,
+    RemoteFile,
     Verifier,
     read_record,
     verify_gzip,
     verify_parquet,
     write_record,
 )
+from taxi_platform.lib.versions import (
+    MonthVersions,
+    Version,
+    diff,
+    file_sha256,
+    money_sums,
+    release_of,
+    release_record,
+    version_of,
+)
 from taxi_platform.lib.warehouse import bigquery as bigquery_engine
 from taxi_platform.lib.warehouse import postgres as postgres_engine
 from taxi_platform.settings import Settings, load_settings, warehouse_tables
 
 ONE_MONTH_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
+# Bumped when a layer's logic changes what it makes of its input: Dagster then marks the months
+# made by the older code unsynced. The lake's is also recorded in each month's manifest.
+CODE_VERSIONS: dict[Layer, str] = {
+    "raw": "1",
+    "lake": "2",  # 2: wall-clock timestamps
+    "gcs": "1",
+    "bigquery": "2",  # 2: DATETIME, month_versions
+    "postgres": "2",  # 2: timestamp without time zone, month_versions
+}
 SINK_RETRY = dg.RetryPolicy(
     max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
@@ -131,40 +152,73 @@ CLEANERS: dict[FileFormat, Callable[[Path, Path, TaxiDataset, str], CleanReport]
 }
 
 
+class RawConfig(dg.Config):
+    """Run config of the raw asset: set `restore_version` to roll a month back."""
+
+    restore_version: str = Field(
+        default="",
+        description="A kept version of the month (16 hex digits, from its manifest) to put back"
+        " instead of fetching; the layers below then reload it.",
+    )
+
+
 def _raw_asset(ds: TaxiDataset, source: Source, common: dict[str, Any]) -> dg.AssetsDefinition:
     @dg.asset(
         key=trip_asset_key(ds, "raw"),
         kinds={source.file_format},  # "parquet" or "csv.gz": a bare "csv" kind has no label
         description=f"{ds.description} The month's {source.file_format} file from the"
-        f" {source.name} source, landed in the lake as published; skipped when unchanged.",
+        f" {source.name} source, landed in the lake as published; skipped when unchanged."
+        " Its data version is the sha256 of the bytes; every version is kept (see the manifest).",
+        code_version=CODE_VERSIONS["raw"],
         **common,
     )
     def raw_trips(
-        context: dg.AssetExecutionContext, tlc: TlcSource, lake: LakeResource
+        context: dg.AssetExecutionContext, config: RawConfig, tlc: TlcSource, lake: LakeResource
     ) -> dg.MaterializeResult:
-        def land(month: str) -> dict[str, Any]:
+        def land(month: str) -> tuple[dict[str, Any], Version]:
             url = source.url(tlc.root(source), ds, month)
             dst = catalog.raw_path(lake.path, source, ds, month)
+            store = MonthVersions(lake.path, ds, month)
+            before = store.read().current
+            if config.restore_version:
+                release = store.restore_raw(config.restore_version, dst)
+                write_record(dst, release_record(release))
+                return {"restored": True, "previous_version": before}, release
             landed = read_record(dst)
+            if landed is not None and landed.sha256 and before is None:
+                store.keep_raw(dst, release_of(landed, dst), lake.versions_kept)  # pre-versions
             remote = tlc.probe(url, context.log)
             fetch = tlc.force_download or landed is None or not landed.same_as(remote)
             if fetch:
                 remote = tlc.download(url, dst, context.log, verify=VERIFIERS[source.file_format])
                 write_record(dst, remote)
+                store.keep_raw(dst, release_of(remote, dst), lake.versions_kept)
             else:
                 remote = landed
+            release = store.read().get(version_of(remote.sha256))
             return {
                 "url": dg.MetadataValue.url(url),
-                "path": dg.MetadataValue.path(str(dst)),
-                "bytes": dst.stat().st_size,
-                "etag": remote.etag or "",
-                "last_modified": remote.last_modified or "",
-                "sha256": remote.sha256 or "",
-                "unchanged": landed is not None and landed.sha256 == remote.sha256,
+                "etag": remote.etag,
+                "last_modified": remote.last_modified,
                 "downloaded": fetch,
-            }
+                "unchanged": landed is not None and landed.sha256 == remote.sha256,
+                "previous_version": before if before != release.version else None,
+            }, release
 
-        return dg.MaterializeResult(metadata=month_metadata(run_month(context, ds, land)))
+        run = run_month(context, ds, land)
+        metadata, release = run.value
+        provenance = {
+            "version": release.version,
+            "sha256": release.sha256,
+            "bytes": release.bytes,
+            "fetched_at": release.fetched_at,
+            "path": dg.MetadataValue.path(str(catalog.raw_path(lake.path, source, ds, run.month))),
+            "manifest": dg.MetadataValue.path(str(catalog.manifest_path(lake.path, ds, run.month))),
+        }
+        return dg.MaterializeResult(
+            metadata=month_metadata(MonthRun(run.month, {**metadata, **provenance}, run.seconds)),
+            data_version=dg.DataVersion(release.sha256),
+        )
 
     return raw_trips
 
@@ -199,6 +253,50 @@ def _cleaned_metadata(report: CleanReport, audit: Path, path: Path) -> dict[str,
     }
 
 
+def _publish(
+    ds: TaxiDataset, source: Source, lake_root: Path, month: str, cleaned: CleanedMonth
+) -> dict[str, Any]:
+    """Publish an audited month over the lake file and keep it as the raw file's version;
+    return its version and, if it replaces another version, what changed."""
+    raw = catalog.raw_path(lake_root, source, ds, month)
+    record = read_record(raw)
+    sha256 = record.sha256 if record and record.sha256 else file_sha256(raw)
+    version = version_of(sha256)
+    store = MonthVersions(lake_root, ds, month)
+    if store.read().get(version) is None:  # landed without a source record (placed by hand)
+        store.keep_raw(raw, release_of(RemoteFile("", None, None, None, sha256), raw))
+    before = store.read().published
+    kept_before = store.path(before, cleaned.path.name) if before else None
+    change = (
+        diff(kept_before, cleaned.audit, ds)
+        if before != version and kept_before is not None and kept_before.exists()
+        else None
+    )
+    os.replace(cleaned.audit, cleaned.path)
+    store.keep_lake(
+        cleaned.path,
+        version,
+        schema_era=cleaned.report.era,
+        schema_fingerprint=cleaned.report.fingerprint,
+        lake_sha256=file_sha256(cleaned.path),
+        lake_code_version=CODE_VERSIONS["lake"],
+        lake_rows=cleaned.report.rows_written,
+        money=money_sums(cleaned.path, ds),
+    )
+    metadata: dict[str, Any] = {"version": version}
+    if change is not None:
+        metadata.update(
+            previous_version=before,
+            rows_added=change.rows_added,
+            rows_removed=change.rows_removed,
+            columns_added=", ".join(change.columns_added),
+            columns_dropped=", ".join(change.columns_dropped),
+            money_before=dg.MetadataValue.json(change.money_before),
+            money_after=dg.MetadataValue.json(change.money_after),
+        )
+    return metadata
+
+
 def _lake_asset(ds: TaxiDataset, source: Source, downstream: dict[str, Any]) -> dg.AssetsDefinition:
     key = trip_asset_key(ds, "lake")
 
@@ -208,7 +306,9 @@ def _lake_asset(ds: TaxiDataset, source: Source, downstream: dict[str, Any]) -> 
         kinds={"parquet", "pyarrow"},
         check_specs=lake_check_specs(ds, key, downstream["partitions_def"]),
         metadata={"dagster/column_schema": table_schema(ds)},
-        description=f"{ds.description} Typed, cleaned zstd parquet in the lake.",
+        description=f"{ds.description} Typed, cleaned zstd parquet in the lake; each version"
+        " kept, and what changed from the version before reported.",
+        code_version=CODE_VERSIONS["lake"],
         **downstream,
     )
     def lake_trips(
@@ -240,9 +340,11 @@ def _lake_asset(ds: TaxiDataset, source: Source, downstream: dict[str, Any]) -> 
                 " loads this one",
                 allow_retries=False,
             )
-        os.replace(cleaned.audit, cleaned.path)
+        versioned = _publish(ds, source, lake.path, run.month, cleaned)
         yield dg.MaterializeResult(
-            metadata=month_metadata(MonthRun(run.month, cleaned.metadata, run.seconds)),
+            metadata=month_metadata(
+                MonthRun(run.month, {**cleaned.metadata, **versioned}, run.seconds)
+            ),
             check_results=checks,
         )
 
@@ -257,7 +359,9 @@ def _gcs_asset(ds: TaxiDataset, sink: dict[str, Any]) -> dg.AssetsDefinition:
         deps=[trip_asset_key(ds, "lake")],
         kinds={"gcs"},
         check_specs=gcs_check_specs(key, sink["partitions_def"]),
-        description=f"{ds.description} The lake parquet in the GCS bucket.",
+        description=f"{ds.description} The lake parquet in the GCS bucket (its generation is"
+        " recorded with the month's version).",
+        code_version=CODE_VERSIONS["gcs"],
         **sink,
     )
     def gcs_trips(
@@ -276,12 +380,17 @@ def _gcs_asset(ds: TaxiDataset, sink: dict[str, Any]) -> dg.AssetsDefinition:
                 src.stat().st_size,
                 file_md5(src),
             )
+            store = MonthVersions(lake.path, ds, month)
+            version = store.read().published
+            if version is not None:
+                store.record(version, gcs_generation=result.generation)
             metadata = {
                 "uri": dg.MetadataValue.url(result.uri),
                 "bytes": result.size,
                 "md5": result.md5,
                 "generation": str(result.generation),
                 "uploaded": result.uploaded,
+                "version": version,
             }
             return metadata, check
 
@@ -299,14 +408,20 @@ def _gcs_asset(ds: TaxiDataset, sink: dict[str, Any]) -> dg.AssetsDefinition:
 class LoadedMonth:
     rows: int
     lake_rows: int
+    version: str | None
+    loaded: bool
 
 
 def _warehouse_result(key: dg.AssetKey, run: MonthRun[LoadedMonth]) -> dg.MaterializeResult:
+    loaded = run.value
+    metadata = {
+        "dagster/row_count": loaded.rows,
+        "version": loaded.version,
+        "loaded": loaded.loaded,
+    }
     return dg.MaterializeResult(
-        metadata=month_metadata(
-            MonthRun(run.month, {"dagster/row_count": run.value.rows}, run.seconds)
-        ),
-        check_results=[rows_match_lake(key, run.value.rows, run.value.lake_rows)],
+        metadata=month_metadata(MonthRun(run.month, metadata, run.seconds)),
+        check_results=[rows_match_lake(key, loaded.rows, loaded.lake_rows)],
     )
 
 
@@ -319,8 +434,11 @@ def _sink_spec(
         "key": key,
         "kinds": {layer},
         "check_specs": sink_check_specs(key, partitions),
-        "description": f"{ds.description} {text}",
+        "description": f"{ds.description} {text} The lake version each month holds is in"
+        f" the `{catalog.VERSIONS_TABLE}` table; a month already holding the lake's version"
+        " is not loaded again.",
         "metadata": {"dagster/table_name": table, "dagster/column_schema": table_schema(ds)},
+        "code_version": CODE_VERSIONS[layer],
     }
 
 
@@ -346,11 +464,19 @@ def _bigquery_asset(
 
             def load(month: str) -> LoadedMonth:
                 src = catalog.clean_path(lake.path, ds, month)
+                version = MonthVersions(lake.path, ds, month).read().published
+                table = catalog.trips_table(ds)
+                held = bigquery_engine.held_version(client, bigquery.dataset_id, table, month)
+                if version is not None and held == version:
+                    rows = bigquery_engine.month_row_count(
+                        client, bigquery.dataset_id, table, month
+                    )
+                    return LoadedMonth(rows, parquet_rows(src), version, loaded=False)
                 uri = catalog.gcs_uri(gcs.bucket, ds, month)
                 rows = bigquery_engine.replace_month(
-                    client, bigquery.dataset_id, ds, month, uri, pq.read_schema(src)
+                    client, bigquery.dataset_id, ds, month, uri, pq.read_schema(src), version
                 )
-                return LoadedMonth(rows, parquet_rows(src))
+                return LoadedMonth(rows, parquet_rows(src), version, loaded=True)
 
             return _warehouse_result(spec["key"], run_month(context, ds, load))
 
@@ -374,9 +500,15 @@ def _postgres_asset(
     ) -> dg.MaterializeResult:
         def load(month: str) -> LoadedMonth:
             src = catalog.clean_path(lake.path, ds, month)
+            version = MonthVersions(lake.path, ds, month).read().published
+            table = catalog.trips_table(ds)
             with postgres.connect() as conn:
-                rows = postgres_engine.replace_month(conn, postgres.schema, ds, month, src)
-            return LoadedMonth(rows, parquet_rows(src))
+                held = postgres_engine.held_version(conn, postgres.schema, table, month)
+                if version is not None and held == version:
+                    rows = postgres_engine.month_row_count(conn, postgres.schema, table, month)
+                    return LoadedMonth(rows, parquet_rows(src), version, loaded=False)
+                rows = postgres_engine.replace_month(conn, postgres.schema, ds, month, src, version)
+            return LoadedMonth(rows, parquet_rows(src), version, loaded=True)
 
         return _warehouse_result(spec["key"], run_month(context, ds, load))
 

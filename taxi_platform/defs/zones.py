@@ -23,6 +23,7 @@ from taxi_platform.settings import load_settings, warehouse_tables
 
 ZONE_LOOKUP_KEY = dg.AssetKey(catalog.zone_key("raw"))
 _COMMON: dict[str, Any] = {
+    "code_version": "1",  # bumped when what an asset makes of its input changes
     "group_name": ZONES_GROUP,
     "owners": ["team:data-eng"],
     "tags": {"dataset": "zones"},

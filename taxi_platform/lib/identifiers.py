@@ -64,3 +64,13 @@ def gcs_bucket(value: str) -> str:
             f"refusing GCS bucket {value!r}: use 3-63 lower-case letters, digits, _ - and ."
         )
     return value
+
+
+_VERSION = re.compile(r"[0-9a-f]{16}")
+
+
+def lake_version(value: str) -> str:
+    """A lake version name (16 lower-case hex digits), checked before it goes into SQL."""
+    if not _VERSION.fullmatch(value):
+        raise ValueError(f"not a lake version (16 hex digits): {value[:40]!r}")
+    return value

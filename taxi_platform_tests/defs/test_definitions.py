@@ -85,3 +85,9 @@ def test_a_backfill_runs_each_month_on_its_own_and_checks_are_per_month() -> Non
             assert node.backfill_policy == dg.BackfillPolicy.multi_run(1), key
             for check_key in node.check_keys:
                 assert graph.get(check_key).partitions_def == node.partitions_def, check_key
+
+
+def test_every_asset_declares_a_code_version() -> None:
+    """So the UI marks a month unsynced when the code that made it changed."""
+    specs = build_definitions().resolve_all_asset_specs()
+    assert [s.key for s in specs if not s.code_version] == []

@@ -29,6 +29,8 @@ from taxi_platform.catalog import (
     BIGQUERY_TYPES,
     MART_TABLE,
     SOURCE_MONTH,
+    VERSION_COLUMNS,
+    VERSIONS_TABLE,
     ZONE_COLUMNS,
     ZONE_TABLE,
     Column,
@@ -38,7 +40,7 @@ from taxi_platform.catalog import (
     trips_table,
 )
 from taxi_platform.lib import marts
-from taxi_platform.lib.identifiers import gcp_project, sql_name
+from taxi_platform.lib.identifiers import gcp_project, lake_version, sql_name
 from taxi_platform.lib.months import month_start
 from taxi_platform.lib.source import verify_zone_lookup
 
@@ -139,6 +141,28 @@ def _ensure_table(
     return full_id
 
 
+def ensure_versions_table(client: bigquery.Client, dataset_id: str) -> str:
+    return _ensure_table(
+        client,
+        dataset_id,
+        VERSIONS_TABLE,
+        _schema(VERSION_COLUMNS),
+        "Which lake version of each month each trip table holds.",
+    )
+
+
+def held_version(client: bigquery.Client, dataset_id: str, table: str, month: str) -> str | None:
+    """The lake version of `month` that `table` holds (None: not recorded)."""
+    ensure_versions_table(client, dataset_id)
+    sql = (
+        f"SELECT version FROM {_sql_table(client, dataset_id, VERSIONS_TABLE)}"
+        f" WHERE table_name = @table AND {_quoted(SOURCE_MONTH.name)} = @month"
+    )
+    params = [*_month_param(month), bigquery.ScalarQueryParameter("table", "STRING", table)]
+    rows = _query(client, sql, params)
+    return rows[0].version if rows else None
+
+
 def ensure_trips_table(client: bigquery.Client, dataset_id: str, ds: TaxiDataset) -> str:
     return _ensure_table(
         client, dataset_id, trips_table(ds), _schema(ds.landed_columns), ds.description
@@ -179,16 +203,33 @@ def table_row_count(client: bigquery.Client, dataset_id: str, table: str) -> int
 
 
 def _replace_month(
-    client: bigquery.Client, dataset_id: str, table: str, month: str, columns: str, select: str
+    client: bigquery.Client,
+    dataset_id: str,
+    table: str,
+    month: str,
+    columns: str,
+    select: str,
+    version: str | None = None,
 ) -> None:
-    """DELETE `month` from `table` and INSERT `select` in one transaction."""
+    """DELETE `month` from `table` and INSERT `select` in one transaction; with `version`, the
+    same transaction records it as the version of the month the table holds."""
     target = _sql_table(client, dataset_id, table)
+    record = ""
+    if version is not None:
+        # A literal: the emulator lacks CURRENT_DATETIME.
+        loaded_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        versions = _sql_table(client, dataset_id, VERSIONS_TABLE)
+        record = f"""
+        DELETE FROM {versions} WHERE table_name = '{sql_name(table, "table")}'
+          AND {_quoted(SOURCE_MONTH.name)} = m;
+        INSERT INTO {versions} (table_name, {_quoted(SOURCE_MONTH.name)}, version, loaded_at)
+        VALUES ('{table}', m, '{lake_version(version)}', DATETIME '{loaded_at}');"""
     script = f"""
         DECLARE m DATE DEFAULT DATE '{month_start(month).isoformat()}';
         BEGIN TRANSACTION;
         DELETE FROM {target} WHERE {_quoted(SOURCE_MONTH.name)} = m;
         INSERT INTO {target} ({columns})
-        {select};
+        {select};{record}
         COMMIT TRANSACTION;
     """
     client.query(script, retry=API_RETRY, job_retry=API_RETRY).result(timeout=JOB_TIMEOUT_S)
@@ -230,10 +271,14 @@ def replace_month(
     month: str,
     uri: str,
     file_schema: pa.Schema | None = None,
+    version: str | None = None,
 ) -> int:
     """Make the trip table's `month` exactly the rows of the parquet at `uri`; return its count.
-    `file_schema` is the file's: the canonical columns, then any the schema does not know."""
+    `file_schema` is the file's: the canonical columns, then any the schema does not know;
+    `version`, the lake version recorded (in the same transaction) as the one the month holds."""
     ensure_trips_table(client, dataset_id, ds)
+    if version is not None:
+        ensure_versions_table(client, dataset_id)
     known = {c.name for c in ds.landed_columns}
     extra = [_field(f) for f in file_schema or [] if f.name not in known]
     stage = _create_stage(client, dataset_id, ds, month, [*_schema(ds.landed_columns), *extra])
@@ -246,9 +291,8 @@ def replace_month(
             timeout=JOB_TIMEOUT_S
         )
         columns = ", ".join(_quoted(c.name) for c in ds.landed_columns)
-        _replace_month(
-            client, dataset_id, trips_table(ds), month, columns, f"SELECT {columns} FROM `{stage}`"
-        )
+        select = f"SELECT {columns} FROM `{stage}`"
+        _replace_month(client, dataset_id, trips_table(ds), month, columns, select, version)
     finally:
         client.delete_table(stage, not_found_ok=True, retry=API_RETRY)
     return month_row_count(client, dataset_id, trips_table(ds), month)

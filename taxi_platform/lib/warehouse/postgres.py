@@ -23,6 +23,8 @@ from taxi_platform.catalog import (
     MART_TABLE,
     POSTGRES_TYPES,
     SOURCE_MONTH,
+    VERSION_COLUMNS,
+    VERSIONS_TABLE,
     ZONE_COLUMNS,
     ZONE_TABLE,
     Kind,
@@ -31,7 +33,7 @@ from taxi_platform.catalog import (
 )
 from taxi_platform.lib import marts
 from taxi_platform.lib.files import open_parquet
-from taxi_platform.lib.identifiers import sql_name
+from taxi_platform.lib.identifiers import lake_version, sql_name
 from taxi_platform.lib.months import month_start
 from taxi_platform.lib.source import verify_zone_lookup
 
@@ -139,8 +141,10 @@ def _replace_month(
     table: str,
     month: str,
     fill: Callable[[psycopg.Cursor], None],
+    version: str | None = None,
 ) -> None:
-    """DELETE `month` from `table` and `fill` it again, in one transaction under a month lock."""
+    """DELETE `month` from `table` and `fill` it again, in one transaction under a month lock;
+    with `version`, the same transaction records it as the version of the month it holds."""
     conn.commit()  # end any implicit transaction: the swap below is its own
     with conn.transaction(), conn.cursor() as cursor:
         cursor.execute(
@@ -153,6 +157,42 @@ def _replace_month(
             (month_start(month),),
         )
         fill(cursor)
+        if version is not None:
+            _record_version(cursor, schema, table, month, version)
+
+
+def _record_version(
+    cursor: psycopg.Cursor, schema: str, table: str, month: str, version: str
+) -> None:
+    versions = _table(schema, VERSIONS_TABLE)
+    key = (table, month_start(month))
+    cursor.execute(
+        sql.SQL("DELETE FROM {} WHERE table_name = %s AND source_month = %s").format(versions),
+        key,
+    )
+    cursor.execute(
+        sql.SQL(
+            "INSERT INTO {} (table_name, source_month, version, loaded_at)"
+            " VALUES (%s, %s, %s, (now() AT TIME ZONE 'UTC'))"
+        ).format(versions),
+        (*key, lake_version(version)),
+    )
+
+
+def ensure_versions_table(conn: psycopg.Connection, schema: str) -> None:
+    columns = [(c.name, c.kind) for c in VERSION_COLUMNS]
+    _ensure_table(conn, _schema(schema), VERSIONS_TABLE, columns)
+
+
+def held_version(conn: psycopg.Connection, schema: str, table: str, month: str) -> str | None:
+    """The lake version of `month` that `table` holds (None: not recorded)."""
+    ensure_versions_table(conn, schema)
+    query = sql.SQL("SELECT version FROM {} WHERE table_name = %s AND source_month = %s").format(
+        _table(schema, VERSIONS_TABLE)
+    )
+    row = conn.execute(query, (table, month_start(month))).fetchone()
+    conn.commit()
+    return row[0] if row else None
 
 
 def copy_parquet(
@@ -173,13 +213,26 @@ def copy_parquet(
 
 
 def replace_month(
-    conn: psycopg.Connection, schema: str, ds: TaxiDataset, month: str, path: Path
+    conn: psycopg.Connection,
+    schema: str,
+    ds: TaxiDataset,
+    month: str,
+    path: Path,
+    version: str | None = None,
 ) -> int:
-    """Make the trip table's `month` exactly the rows of `path`; return its row count."""
+    """Make the trip table's `month` exactly the rows of `path`; return its row count.
+    `version`: the lake version recorded (in the same transaction) as the one it holds."""
     ensure_trips_table(conn, schema, ds)
+    if version is not None:
+        ensure_versions_table(conn, schema)
     target = _table(schema, trips_table(ds))
     _replace_month(
-        conn, schema, trips_table(ds), month, lambda cur: copy_parquet(cur, target, ds, path)
+        conn,
+        schema,
+        trips_table(ds),
+        month,
+        lambda cur: copy_parquet(cur, target, ds, path),
+        version,
     )
     return month_row_count(conn, schema, trips_table(ds), month)
 
