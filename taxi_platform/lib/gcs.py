@@ -20,7 +20,9 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 from taxi_platform.lib.identifiers import gcs_bucket
 
 UPLOAD_TIMEOUT_S = 600
-UPLOAD_CHUNK_BYTES: int | None = None  # None: the client's default (resumable above 8 MiB)
+# Resumable uploads in 16 MiB chunks (a multiple of 256 KiB): the client's default, 100 MiB,
+# is held in memory per chunk.
+UPLOAD_CHUNK_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
