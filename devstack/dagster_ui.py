@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 
 import requests
@@ -49,6 +50,11 @@ def _pid_file(state_dir: Path) -> Path:
 
 
 def _alive(pid: int) -> bool:
+    """Whether `pid` runs; an exited child of this process is reaped (a zombie still answers
+    signal 0, so without this `stop_ui` would wait its whole grace time)."""
+    with suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
     try:
         os.kill(pid, 0)
     except OSError:
