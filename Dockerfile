@@ -1,5 +1,5 @@
-# The taxi_platform image: the code location, the Dagster webserver and daemon, and the
-# BigQuery emulator of docker-compose.yaml (each service picks its command). For Kubernetes,
+# The taxi_platform image: the code location, the Dagster webserver and daemon, the Celery worker
+# and the BigQuery emulator of docker-compose.yaml (each service picks its command). For Kubernetes,
 # the same image serves the code location and the run pods (deploy/dagster-k8s.yaml).
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \

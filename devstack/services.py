@@ -1,7 +1,8 @@
 """Start, stop and describe the local services behind the `local` environment.
 
-PostgreSQL, fake-gcs-server, bqemulator and the HTTP mirror run on 127.0.0.1 with their data,
-logs, pids, ports and secrets in one state dir (default `./.local`, or `TAXI_LOCAL_DIR`):
+PostgreSQL, fake-gcs-server, bqemulator, the HTTP mirror and Redis (the Celery broker) run on
+127.0.0.1 with their data, logs, pids, ports and secrets in one state dir (default `./.local`,
+or `TAXI_LOCAL_DIR`):
 
     python -m devstack.services start|stop|status|env [--state-dir DIR]
 
@@ -49,10 +50,11 @@ PG_USER = "taxi"
 PG_DATABASE = "taxi"
 DAGSTER_PG_DATABASE = "dagster"
 PG_OS_USER = "postgres"
-SERVICES = ("postgres", "gcs", "bigquery", "mirror")
-PORT_NAMES = ("postgres", "gcs", "bigquery", "bigquery_grpc", "mirror")
+SERVICES = ("postgres", "gcs", "bigquery", "mirror", "redis")
+PORT_NAMES = ("postgres", "gcs", "bigquery", "bigquery_grpc", "mirror", "redis")
+SECRET_NAMES = ("pg_password", "pg_superuser_password", "redis_password")
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TIMEOUTS = {"postgres": 60.0, "gcs": 20.0, "bigquery": 90.0, "mirror": 20.0}
+TIMEOUTS = {"postgres": 60.0, "gcs": 20.0, "bigquery": 90.0, "mirror": 20.0, "redis": 20.0}
 STOP_GRACE_SECONDS = 10.0
 
 # Processes started by this interpreter, so that stopping them also reaps them.
@@ -75,7 +77,8 @@ def stack_env(state_dir: Path | None = None) -> dict[str, str]:
     if not (root / "secrets.json").exists():
         raise ServiceError(f"no local stack in {root}: start it first")
     ports = _read_json(root / "ports.json")
-    password = _read_json(root / "secrets.json")["pg_password"]
+    secret = _read_json(root / "secrets.json")
+    password = secret["pg_password"]
     return {
         "TAXI_ENV": "local",
         "TLC_BASE_URL": f"http://{HOST}:{ports['mirror']}/",
@@ -97,6 +100,7 @@ def stack_env(state_dir: Path | None = None) -> dict[str, str]:
         "DAGSTER_PG_DATABASE": DAGSTER_PG_DATABASE,
         "DAGSTER_HOME": str(root / "dagster_home"),
         "NO_GCE_CHECK": "true",
+        "TAXI_CELERY_BROKER_URL": _redis_url(ports["redis"], secret["redis_password"]),
     }
 
 
@@ -149,10 +153,13 @@ def running_services(state_dir: Path | None = None) -> Iterator[dict[str, str]]:
 def _start(root: Path) -> tuple[dict[str, str], list[str]]:
     root.mkdir(parents=True, exist_ok=True)
     with _locked(root):
-        for sub in ("logs", "run", "gcs", "bigquery/data", "bigquery/home", "mirror", "lake"):
+        for sub in (
+            "logs", "run", "gcs", "bigquery/data", "bigquery/home", "mirror", "lake", "redis",
+        ):  # fmt: skip
             (root / sub).mkdir(parents=True, exist_ok=True)
         secret = _secrets(root)
         ports = _ports(root)
+        _write_redis_conf(root, ports["redis"], secret["redis_password"])
         started = [name for name in SERVICES if not _running(root, name, ports)]
         try:
             for name in started:
@@ -198,6 +205,8 @@ def _command(root: Path, name: str, ports: dict[str, int]) -> list[str]:
             "--root", str(root / "mirror"), "--port", str(ports["mirror"]),
             "--missing-status", "403",  # like the TLC's CDN for a month not published yet
         ]  # fmt: skip
+    if name == "redis":
+        return [_redis_server(), str(root / "redis" / "redis.conf")]
     raise ValueError(f"no command for service {name!r}")
 
 
@@ -228,11 +237,13 @@ def _spawn(root: Path, name: str, cmd: list[str], env: dict[str, str]) -> None:
 
 
 def _wait_ready(root: Path, name: str, ports: dict[str, int]) -> None:
+    redis_password = _secrets(root)["redis_password"]
     checks: dict[str, Callable[[], bool]] = {
         "postgres": lambda: _port_open(ports["postgres"]),
         "gcs": lambda: _gcs_ready(ports["gcs"]),
         "bigquery": lambda: _bigquery_ready(ports["bigquery"]),
         "mirror": lambda: _http_answers(f"http://{HOST}:{ports['mirror']}/"),
+        "redis": lambda: _redis_ready(ports["redis"], redis_password),
     }
     log = root / "logs" / f"{name}.log"
     deadline = time.monotonic() + TIMEOUTS[name]
@@ -297,6 +308,53 @@ def _ensure_bucket(port: int) -> None:
     client = _gcs_client(port)
     if client.lookup_bucket(GCS_BUCKET) is None:
         client.create_bucket(GCS_BUCKET)
+
+
+# --- Redis ------------------------------------------------------------------------------------
+
+
+def _redis_url(port: int, password: str) -> str:
+    return f"redis://:{password}@{HOST}:{port}/0"
+
+
+def _redis_server() -> str:
+    """Debian's redis-server (scripts/install_redis.sh installs it)."""
+    found = shutil.which("redis-server")
+    if found is None:
+        raise ServiceError(
+            "no redis-server: install Debian's redis-server package (bash scripts/install_redis.sh)"
+        )
+    return found
+
+
+def _write_redis_conf(root: Path, port: int, password: str) -> None:
+    """Redis's config, private to its owner as it holds the password (kept off the command
+    line). The original command line stays the process title, so `_alive` recognises it; the
+    append-only file keeps queued steps across a restart."""
+    lines = {
+        "bind": HOST,
+        "port": str(port),
+        "protected-mode": "yes",
+        "dir": json.dumps(str(root / "redis")),
+        "requirepass": password,
+        "appendonly": "yes",
+        "save": '""',
+        "set-proc-title": "no",
+        "daemonize": "no",
+    }
+    _write_private(root / "redis" / "redis.conf", "".join(f"{k} {v}\n" for k, v in lines.items()))
+
+
+def _redis_ready(port: int, password: str) -> bool:
+    import redis  # here: only `start` needs it
+
+    client = redis.Redis(host=HOST, port=port, password=password, socket_timeout=2)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
 
 
 # --- PostgreSQL -------------------------------------------------------------------------------
@@ -452,11 +510,13 @@ def _terminate(pid: int, root: Path) -> None:
 
 
 def _secrets(root: Path) -> dict[str, str]:
+    """The stack's passwords; one missing (a state dir from before Redis) is made up now."""
     path = root / "secrets.json"
-    if path.exists():
-        return _read_json(path)
-    secret = {name: secrets.token_urlsafe(24) for name in ("pg_password", "pg_superuser_password")}
-    _write_private(path, json.dumps(secret))
+    secret: dict[str, str] = _read_json(path) if path.exists() else {}
+    missing = [name for name in SECRET_NAMES if name not in secret]
+    if missing:
+        secret.update({name: secrets.token_urlsafe(24) for name in missing})
+        _write_private(path, json.dumps(secret))
     return secret
 
 
@@ -564,6 +624,7 @@ def _urls(env: dict[str, str]) -> dict[str, str]:
         "gcs": f"{env['STORAGE_EMULATOR_HOST']} (bucket {GCS_BUCKET})",
         "bigquery": f"{env['BIGQUERY_EMULATOR_HOST']} (project {GCP_PROJECT})",
         "mirror": env["TLC_BASE_URL"],
+        "redis": "redis://" + env["TAXI_CELERY_BROKER_URL"].split("@", 1)[1],  # no password
     }
 
 

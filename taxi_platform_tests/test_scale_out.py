@@ -1,5 +1,6 @@
-"""The scale-out path is configuration: TAXI_EXECUTOR picks the executor, and
-deploy/dagster-k8s.yaml is a valid Dagster instance whose runs are Kubernetes Jobs."""
+"""The scale-out path is configuration: TAXI_EXECUTOR picks the executor (the celery one
+configured from settings), and deploy/dagster-k8s.yaml is a valid Dagster instance whose runs
+are Kubernetes Jobs."""
 
 from __future__ import annotations
 
@@ -60,6 +61,7 @@ def test_each_executor_runs_the_pipeline_definitions(
     if name == "k8s":
         pytest.importorskip("dagster_k8s", reason="dagster-k8s is not installed")
     monkeypatch.setenv("TAXI_EXECUTOR", name)
+    monkeypatch.setenv("TAXI_CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 
     executor = executor_for(load_settings().executor)
 
@@ -73,10 +75,36 @@ def test_each_executor_runs_the_pipeline_definitions(
 
 
 def test_unknown_executor_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TAXI_EXECUTOR", "celery")
+    monkeypatch.setenv("TAXI_EXECUTOR", "dask")
 
-    with pytest.raises(ValueError, match="in_process, multiprocess, k8s"):
+    with pytest.raises(ValueError, match="in_process, multiprocess, k8s, celery"):
         executor_for(load_settings().executor)
+
+
+@pytest.mark.parametrize("backend", [None, "redis://:secret@127.0.0.1:6379/1"])
+def test_celery_executor_reads_broker_and_backend_when_a_run_starts(
+    backend: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TAXI_CELERY_BROKER_URL", "redis://:old@127.0.0.1:6379/0")
+    if backend:
+        monkeypatch.setenv("TAXI_CELERY_BACKEND_URL", backend)
+    else:
+        monkeypatch.delenv("TAXI_CELERY_BACKEND_URL", raising=False)
+    executor = executor_for("celery")
+
+    broker = "redis://:secret@127.0.0.1:6379/0"
+    monkeypatch.setenv("TAXI_CELERY_BROKER_URL", broker)  # e.g. a rotated password
+    config = executor.config_schema.resolve_config({}).value["config"]
+
+    assert executor.name == "celery"
+    assert (config["broker"], config["backend"]) == (broker, backend or broker)
+
+
+def test_celery_without_a_broker_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TAXI_CELERY_BROKER_URL", raising=False)
+
+    with pytest.raises(ValueError, match="TAXI_CELERY_BROKER_URL"):
+        executor_for("celery")
 
 
 def test_local_instance_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

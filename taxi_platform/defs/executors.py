@@ -8,13 +8,21 @@
   of the K8sRunLauncher in `deploy/dagster-k8s.yaml` (which already gives each run its own pod).
   Steps then meet only through shared storage: GCS, BigQuery, PostgreSQL, and the lake
   directory on a volume every pod mounts.
+- `celery`: each step a task on Celery workers (dagster-celery's executor, where a step whose
+  worker process dies fails or retries like any step: `celery_executor.py`) through the broker
+  `TAXI_CELERY_BROKER_URL`, results in `TAXI_CELERY_BACKEND_URL` (default: the broker). The
+  workers need the same settings, Dagster storage and lake as the code location.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 
-EXECUTORS = ("in_process", "multiprocess", "k8s")
+from taxi_platform.settings import is_set
+
+EXECUTORS = ("in_process", "multiprocess", "k8s", "celery")
 
 
 def executor_for(name: str) -> dg.ExecutorDefinition:
@@ -31,4 +39,28 @@ def executor_for(name: str) -> dg.ExecutorDefinition:
                 "TAXI_EXECUTOR=k8s needs the dagster-k8s package (same release line as dagster)"
             ) from err
         return k8s_job_executor
+    if name == "celery":
+        return _celery_executor()
     raise ValueError(f"TAXI_EXECUTOR must be one of {', '.join(EXECUTORS)}, not {name!r}")
+
+
+def _celery_executor() -> dg.ExecutorDefinition:
+    """dagster-celery's executor on the broker and result backend the settings name. The
+    definitions carry only the variables' names: Dagster reads the URLs (which may hold a
+    password) when a run starts."""
+    # Here: only TAXI_EXECUTOR=celery needs Celery imported.
+    from celery.exceptions import DuplicateTaskNameWarning
+
+    from taxi_platform.defs.celery_executor import celery_executor
+
+    # dagster-celery registers its one task again for every step it submits: noise, once a run.
+    warnings.filterwarnings(
+        "ignore", message="Task name 'execute_plan'", category=DuplicateTaskNameWarning
+    )
+    if not is_set("TAXI_CELERY_BROKER_URL"):
+        raise ValueError("TAXI_EXECUTOR=celery needs TAXI_CELERY_BROKER_URL, the workers' broker")
+    backend = (
+        "TAXI_CELERY_BACKEND_URL" if is_set("TAXI_CELERY_BACKEND_URL") else "TAXI_CELERY_BROKER_URL"
+    )
+    config = {"broker": {"env": "TAXI_CELERY_BROKER_URL"}, "backend": {"env": backend}}
+    return celery_executor.configured(config, name="celery")

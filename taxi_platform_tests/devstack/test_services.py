@@ -16,6 +16,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import redis
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery, storage
@@ -30,7 +31,7 @@ from devstack.services import (
 
 pytestmark = pytest.mark.integration
 
-SERVICES = ("postgres", "gcs", "bigquery", "mirror")
+SERVICES = ("postgres", "gcs", "bigquery", "mirror", "redis")
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +130,26 @@ def test_bigquery_queries_and_loads_parquet_from_gcs(stack_environ: dict[str, st
     assert [row.s for row in rows] == [6]
 
 
+def test_redis_answers_the_broker_url_and_only_with_its_password(
+    stack: dict[str, str], state_dir: Path
+) -> None:
+    url = stack["TAXI_CELERY_BROKER_URL"]
+    credentials, address = url.split("@")
+    assert credentials.startswith("redis://:") and address.startswith("127.0.0.1:")
+
+    with redis.Redis.from_url(url) as broker:
+        assert broker.ping()
+    with (
+        redis.Redis.from_url(f"redis://:wrong@{address}") as stranger,
+        pytest.raises(redis.AuthenticationError),
+    ):
+        stranger.ping()
+    assert stat.S_IMODE((state_dir / "redis" / "redis.conf").stat().st_mode) == 0o600
+    pid = pids(state_dir)["redis"]
+    password = credentials.rsplit(":", 1)[1]
+    assert password.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
 def test_dagster_instance_storage_is_postgres(stack_environ: dict[str, str]) -> None:
     home = Path(stack_environ["DAGSTER_HOME"])
     assert (home / "dagster.yaml").is_file()
@@ -183,6 +204,8 @@ def test_stop_frees_every_port_and_restart_keeps_data(
     client.query(
         f"CREATE OR REPLACE TABLE `{env['BQ_DATASET']}.m` AS SELECT '{marker}' AS m"
     ).result()
+    with redis.Redis.from_url(env["TAXI_CELERY_BROKER_URL"]) as broker:
+        broker.set("marker", marker)
     ports = json.loads((state_dir / "ports.json").read_text())
 
     stop_services(state_dir)
@@ -195,3 +218,5 @@ def test_stop_frees_every_port_and_restart_keeps_data(
     assert bucket.blob(f"tests/{marker}").download_as_text() == marker
     rows = client.query(f"SELECT m FROM `{env['BQ_DATASET']}.m`").result()
     assert [row.m for row in rows] == [marker]
+    with redis.Redis.from_url(env["TAXI_CELERY_BROKER_URL"]) as broker:
+        assert broker.get("marker") == marker.encode()  # the append-only file

@@ -426,9 +426,9 @@ def test_dagster_dev_is_started_on_loopback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "ports.json").write_text(
-        json.dumps({"mirror": 1, "gcs": 2, "bigquery": 3, "postgres": 4})
+        json.dumps({"mirror": 1, "gcs": 2, "bigquery": 3, "postgres": 4, "redis": 5})
     )
-    (tmp_path / "secrets.json").write_text(json.dumps({"pg_password": "x"}))
+    (tmp_path / "secrets.json").write_text(json.dumps({"pg_password": "x", "redis_password": "y"}))
     started: list[list[str]] = []
 
     class _Process:
