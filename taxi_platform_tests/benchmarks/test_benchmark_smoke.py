@@ -46,9 +46,13 @@ def test_tiny_memory_benchmark_writes_every_step(tmp_path: Path) -> None:
     report = (tmp_path / "memory.md").read_text()
     rows = json.loads((tmp_path / "memory.json").read_text())
     assert {r["step"] for r in rows} == {
+        "source -> raw",
         "parquet -> lake",
         "plain pyarrow read+write",
+        "lake -> GCS",
         "lake -> PostgreSQL",
+        "bare COPY of the same rows",
     }
     assert {r["rows"] for r in rows} == {2000, 20000}
     assert "the rows/s of a plain pyarrow copy" in report
+    assert "a bare COPY of the same rows" in report

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 import pytest
 
-from devstack.dagster_ui import graphql, running_ui, start_ui, stop_ui
+from devstack.dagster_ui import graphql, start_ui, stop_ui
 from taxi_platform.catalog import COURSE_MIRROR, YELLOW
 from taxi_platform.defs.partitions import monthly_partitions
 from taxi_platform.defs.resources import resources_for
@@ -114,13 +114,10 @@ def _dismiss_community_dialog(url: str) -> None:
 
 @pytest.fixture(scope="module")
 def dagster_ui(stack_dir: Path, seeded_month: str) -> Iterator[str]:
-    """The URL of `dg dev` (workspace.yaml) on the test services, on a free port, with
-    one month materialized."""
-    running = running_ui(stack_dir)
-    if running:
-        _dismiss_community_dialog(running)
-        yield running
-        return
+    """The URL of a fresh `dg dev` (workspace.yaml) on the test services, on a free port, with
+    one month materialized. One left running by earlier tests is stopped first: after a whole
+    suite's runs its webserver has been seen answering pages with 500s."""
+    stop_ui(stack_dir)
     url = start_ui(stack_dir, _free_port())
     try:
         _dismiss_community_dialog(url)
