@@ -45,7 +45,7 @@ from taxi_platform.defs.resources import (
 )
 from taxi_platform.defs.schedules import build_monthly_schedule
 from taxi_platform.defs.sensors import build_new_month_sensor
-from taxi_platform.lib.gcs import file_md5, stored_object, upload_if_changed
+from taxi_platform.lib.gcs import stored_object, upload_if_changed
 from taxi_platform.lib.lake import CleanReport, SourceFileError, csv_to_parquet
 from taxi_platform.lib.lake_parquet import parquet_to_parquet
 from taxi_platform.lib.quality import LakeQuality, measure_lake_month, parquet_rows
@@ -377,8 +377,8 @@ def _gcs_asset(ds: TaxiDataset, sink: dict[str, Any]) -> dg.AssetsDefinition:
                 key,
                 stored.size if stored else 0,
                 stored.md5 if stored else "",
-                src.stat().st_size,
-                file_md5(src),
+                result.size,  # the lake file's size and MD5, measured once by the upload
+                result.md5,
             )
             store = MonthVersions(lake.path, ds, month)
             version = store.read().published

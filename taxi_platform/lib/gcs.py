@@ -51,11 +51,8 @@ def stored_object(client: storage.Client, bucket_name: str, key: str) -> StoredO
 
 def file_md5(path: Path) -> str:
     """Base64 MD5 of a file, in the form GCS reports it."""
-    digest = hashlib.md5()
     with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return base64.b64encode(digest.digest()).decode()
+        return base64.b64encode(hashlib.file_digest(fh, "md5").digest()).decode()
 
 
 def upload_if_changed(
