@@ -47,3 +47,11 @@ def test_nothing_in_the_package_imports_the_dev_stack() -> None:
             assert not module.startswith("devstack"), (
                 f"{path.relative_to(PACKAGE)} imports {module}"
             )
+
+
+def test_the_package_uses_only_dagsters_public_api() -> None:
+    for path in PACKAGE.rglob("*.py"):
+        for module in _imported_modules(path):
+            assert not module.startswith("dagster._"), (
+                f"{path.relative_to(PACKAGE)} imports {module}"
+            )

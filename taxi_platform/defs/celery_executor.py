@@ -11,22 +11,19 @@ The run goes on: other steps run, downstream ones are skipped, the run ends.
 
 from __future__ import annotations
 
-import sys
+import traceback
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import dagster as dg
 from celery import Celery
 from celery.exceptions import TaskRevokedError
 from celery.result import AsyncResult
-from dagster._core.execution.context.system import PlanOrchestrationContext
-from dagster._core.execution.plan.plan import ExecutionPlan
-from dagster._core.execution.plan.state import KnownExecutionState
-from dagster._core.execution.plan.step import ExecutionStep
-from dagster._core.execution.retries import RetryMode
-from dagster._serdes import serialize_value
-from dagster._utils.error import SerializableErrorInfo, serializable_error_info_from_exc_info
 from dagster_celery.core_execution_loop import core_celery_execution_loop
 from dagster_celery.executor import CELERY_CONFIG, CeleryExecutor, _submit_task
+from dagster_celery.executor import celery_executor as stock_celery_executor
+from dagster_shared.error import SerializableErrorInfo
+from dagster_shared.serdes import serialize_value
 
 
 class _StepResult:
@@ -50,30 +47,31 @@ class _StepResult:
             return self._result.get()
         except TaskRevokedError:
             raise  # the loop reports a revoked step itself
-        except Exception:
-            return [
-                serialize_value(
-                    self._on_error(serializable_error_info_from_exc_info(sys.exc_info()))
-                )
-            ]
+        except Exception as error:
+            info = SerializableErrorInfo.from_traceback(
+                traceback.TracebackException.from_exception(error)
+            )
+            return [serialize_value(self._on_error(info))]
 
 
 class LostWorkerAwareCeleryExecutor(CeleryExecutor):
-    """CeleryExecutor whose steps fail, or retry, when their worker process dies."""
+    """CeleryExecutor whose steps fail, or retry, when their worker process dies.
 
-    def execute(
-        self, plan_context: PlanOrchestrationContext, execution_plan: ExecutionPlan
-    ) -> Iterator[dg.DagsterEvent]:
+    The plan context, plan, step and known state are Dagster's internal execution types, passed
+    through as dagster-celery's loop hands them over (typed `Any`: Dagster does not export them).
+    """
+
+    def execute(self, plan_context: Any, execution_plan: Any) -> Iterator[dg.DagsterEvent]:
         return core_celery_execution_loop(plan_context, execution_plan, self._submit)
 
     def _submit(
         self,
         app: Celery,
-        plan_context: PlanOrchestrationContext,
-        step: ExecutionStep,
+        plan_context: Any,
+        step: Any,
         queue: str,
         priority: int,
-        known_state: KnownExecutionState,
+        known_state: Any,
     ) -> _StepResult:
         result = _submit_task(app, plan_context, step, queue, priority, known_state)
         step_context = plan_context.for_step(step)
@@ -92,11 +90,12 @@ class LostWorkerAwareCeleryExecutor(CeleryExecutor):
 )
 def celery_executor(init_context: dg.InitExecutorContext) -> LostWorkerAwareCeleryExecutor:
     """dagster-celery's `celery_executor` (same config) with LostWorkerAwareCeleryExecutor."""
+    stock = stock_celery_executor.executor_creation_fn(init_context)
     config = init_context.executor_config
     return LostWorkerAwareCeleryExecutor(
         broker=config.get("broker"),
         backend=config.get("backend"),
         config_source=config.get("config_source"),
         include=config.get("include"),
-        retries=RetryMode.from_config(config["retries"]),
+        retries=stock.retries,
     )
