@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 import pyarrow.csv as pacsv
@@ -38,6 +39,7 @@ from taxi_platform.lib.months import month_start
 from taxi_platform.lib.source import verify_zone_lookup
 
 COPY_BATCH_ROWS = 200_000
+T = TypeVar("T")
 DIALECT = "postgres"
 _DDL_LOCK = "taxi_platform.ddl"
 
@@ -81,13 +83,25 @@ def _ensure_table(
             )
         _to_wall_clock(conn, schema, table)
         if not primary_key:
-            conn.execute(
-                sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
-                    sql.Identifier(f"{table}_{SOURCE_MONTH.name}_idx"),
-                    _table(schema, table),
-                    sql.Identifier(SOURCE_MONTH.name),
-                )
-            )
+            _ensure_month_index(conn, schema, table)
+
+
+def _ensure_month_index(conn: psycopg.Connection, schema: str, table: str) -> None:
+    """A BRIN index on the month column: a month's rows arrive together, so block ranges find
+    them for the DELETE, and COPY pays almost nothing to maintain it (a B-tree, which tables
+    made before had, costs a COPY about a fifth of its speed)."""
+    conn.execute(
+        sql.SQL("DROP INDEX IF EXISTS {}").format(
+            sql.Identifier(schema, f"{table}_{SOURCE_MONTH.name}_idx")
+        )
+    )
+    conn.execute(
+        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING brin ({})").format(
+            sql.Identifier(f"{table}_{SOURCE_MONTH.name}_brin"),
+            _table(schema, table),
+            sql.Identifier(SOURCE_MONTH.name),
+        )
+    )
 
 
 def _to_wall_clock(conn: psycopg.Connection, schema: str, table: str) -> None:
@@ -140,11 +154,12 @@ def _replace_month(
     schema: str,
     table: str,
     month: str,
-    fill: Callable[[psycopg.Cursor], None],
+    fill: Callable[[psycopg.Cursor], T],
     version: str | None = None,
-) -> None:
+) -> T:
     """DELETE `month` from `table` and `fill` it again, in one transaction under a month lock;
-    with `version`, the same transaction records it as the version of the month it holds."""
+    with `version`, the same transaction records it as the version of the month it holds.
+    Returns what `fill` returned."""
     conn.commit()  # end any implicit transaction: the swap below is its own
     with conn.transaction(), conn.cursor() as cursor:
         cursor.execute(
@@ -156,9 +171,10 @@ def _replace_month(
             ),
             (month_start(month),),
         )
-        fill(cursor)
+        filled = fill(cursor)
         if version is not None:
             _record_version(cursor, schema, table, month, version)
+    return filled
 
 
 def _record_version(
@@ -197,9 +213,10 @@ def held_version(conn: psycopg.Connection, schema: str, table: str, month: str) 
 
 def copy_parquet(
     cursor: psycopg.Cursor, target: sql.Identifier, ds: TaxiDataset, path: Path
-) -> None:
+) -> int:
     """Stream the parquet file's canonical columns into `target` with COPY (CSV), one batch at
-    a time (columns the schema does not know stay in the lake)."""
+    a time (columns the schema does not know stay in the lake); return the rows the server
+    reports copied."""
     names = [c.name for c in ds.landed_columns]
     columns = sql.SQL(", ").join(sql.Identifier(name) for name in names)
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(target, columns)
@@ -210,6 +227,7 @@ def copy_parquet(
             buffer = io.BytesIO()
             pacsv.write_csv(batch, buffer, options)
             copy.write(buffer.getbuffer())
+    return cursor.rowcount
 
 
 def replace_month(
@@ -220,13 +238,13 @@ def replace_month(
     path: Path,
     version: str | None = None,
 ) -> int:
-    """Make the trip table's `month` exactly the rows of `path`; return its row count.
+    """Make the trip table's `month` exactly the rows of `path`; return the rows COPY landed.
     `version`: the lake version recorded (in the same transaction) as the one it holds."""
     ensure_trips_table(conn, schema, ds)
     if version is not None:
         ensure_versions_table(conn, schema)
     target = _table(schema, trips_table(ds))
-    _replace_month(
+    return _replace_month(
         conn,
         schema,
         trips_table(ds),
@@ -234,7 +252,6 @@ def replace_month(
         lambda cur: copy_parquet(cur, target, ds, path),
         version,
     )
-    return month_row_count(conn, schema, trips_table(ds), month)
 
 
 def replace_zones(conn: psycopg.Connection, schema: str, src: Path) -> int:

@@ -1,16 +1,18 @@
-"""The PostgreSQL engine: tables made with `timestamptz` columns become wall-clock
-`timestamp`, whatever the session's time zone."""
+"""The PostgreSQL engine: tables made before (`timestamptz` columns, a B-tree month index)
+are brought to today's shape, and a month loads once."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 from psycopg import sql
 
 from taxi_platform.catalog import POSTGRES_TYPES, YELLOW, Kind, trips_table
 from taxi_platform.lib.warehouse import postgres as engine
+from taxi_platform_tests.lib.warehouse.conftest import LandedMonth
 
 pytestmark = pytest.mark.integration
 SCHEMA = "zoned_timestamps"
@@ -62,3 +64,33 @@ def test_a_timestamptz_table_becomes_wall_clock_timestamp_keeping_its_values(
         "timestamp without time zone"
     }
     assert row == (datetime(2021, 2, 28, 23, 30), datetime(2021, 3, 1, 0, 10))
+
+
+def _month_indexes(conn: Any) -> dict[str, str]:
+    rows = conn.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
+        (SCHEMA, trips_table(YELLOW)),
+    ).fetchall()
+    return dict(rows)
+
+
+def test_a_b_tree_month_index_becomes_brin_and_the_month_loads_once(
+    local_resources: dict[str, Any], landed_month: LandedMonth
+) -> None:
+    rows = pq.ParquetFile(landed_month.lake).metadata.num_rows
+    with local_resources["postgres"].connect() as conn:
+        table = _create_zoned_table(conn)
+        conn.execute(
+            sql.SQL("CREATE INDEX yellow_trips_source_month_idx ON {} (source_month)").format(table)
+        )
+        conn.commit()
+
+        landed = [
+            engine.replace_month(conn, SCHEMA, YELLOW, landed_month.month, landed_month.lake)
+            for _ in range(2)
+        ]
+        indexes = _month_indexes(conn)
+        held = engine.month_row_count(conn, SCHEMA, trips_table(YELLOW), landed_month.month)
+    assert list(indexes) == ["yellow_trips_source_month_brin"]
+    assert "USING brin (source_month)" in indexes["yellow_trips_source_month_brin"]
+    assert landed == [rows, rows] and held == rows
