@@ -1,0 +1,86 @@
+"""The scale targets (memory, PostgreSQL and lake speed, backfill throughput, the full-history
+dry run), each with the ratio measured, from the results the benchmarks wrote.
+
+    python -m benchmarks.targets     # after benchmarks.memory and benchmarks.backfill
+
+Writes benchmarks/results/targets.md.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+GIB_MB = 1024.0
+
+
+def _row(target: str, measured: str, met: bool) -> str:
+    return f"| {target} | {measured} | {'met' if met else 'not met'} |"
+
+
+def targets(memory: list[dict], before: dict, dry_run: dict) -> str:
+    small, big = min(r["rows"] for r in memory), max(r["rows"] for r in memory)
+    by = {(r["step"], r["rows"]): r for r in memory}
+    platform = ("source -> raw", "parquet -> lake", "lake -> GCS", "lake -> PostgreSQL")
+    peak = max(by[(s, big)]["peak_rss_mb"] for s in platform)
+    growth = max(by[(s, big)]["peak_rss_mb"] / by[(s, small)]["peak_rss_mb"] for s in platform)
+    lake = (
+        by[("parquet -> lake", big)]["rows_per_second"]
+        / (by[("plain pyarrow read+write", big)]["rows_per_second"])
+    )
+    copy = (
+        by[("lake -> PostgreSQL", big)]["rows_per_second"]
+        / (by[("bare COPY of the same rows", big)]["rows_per_second"])
+    )
+    speedup = dry_run["dataset_months_per_minute"] / before["dataset_months_per_minute"]
+    overhead = dry_run["not_step_share"]
+    lines = [
+        "# Scale targets (`python -m benchmarks.targets`)",
+        "",
+        "| target | measured | |",
+        "|---|---|---|",
+        _row(
+            f"every step's peak RSS ≤ 1 GiB ({big:,}-row fhvhv month)",
+            f"{peak:.0f} MiB at most",
+            peak <= GIB_MB,
+        ),
+        _row(
+            f"every step's peak ≤ 1.2× its peak on {small:,} rows",
+            f"{growth:.2f}× at most",
+            growth <= 1.2,
+        ),
+        _row("parquet → lake ≥ 0.7× a plain pyarrow read+write", f"{lake:.2f}×", lake >= 0.7),
+        _row("lake → PostgreSQL ≥ 0.8× a bare COPY of the same rows", f"{copy:.2f}×", copy >= 0.8),
+        _row(
+            f"backfill ≥ 4× the dataset-months/min before ({before['dataset_months_per_minute']}"
+            f", {before['commit']})",
+            f"{speedup:.2f}× ({dry_run['dataset_months_per_minute']}/min)",
+            speedup >= 4,
+        ),
+        _row("not step work ≤ 20 % of the backfill's wall", f"{overhead:.0%}", overhead <= 0.2),
+        _row(
+            "full-history dry run: every partition of all four datasets, 0 failures",
+            f"{dry_run['dataset_months']} dataset-months, {dry_run['failed_runs']} failed runs,"
+            f" {dry_run['wall_seconds'] / 60:.0f} min",
+            dry_run["failed_runs"] == 0 and dry_run["status"] == "COMPLETED_SUCCESS",
+        ),
+        "",
+        "Sources: `memory.json` (`python -m benchmarks.memory`), `backfill-before.json` and"
+        " `backfill-full-history.json` (`python -m benchmarks.backfill`).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    memory = json.loads((RESULTS / "memory.json").read_text())
+    before = json.loads((RESULTS / "backfill-before.json").read_text())
+    dry_run = json.loads((RESULTS / "backfill-full-history.json").read_text())
+    text = targets(memory, before, dry_run)
+    (RESULTS / "targets.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
