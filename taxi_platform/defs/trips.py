@@ -6,12 +6,10 @@ is checked and reports its own numbers on its own partition, whoever launched it
 orchestrate; `taxi_platform.lib` does the work.
 """
 
-import os
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import dagster as dg
 import pyarrow.parquet as pq
@@ -29,13 +27,19 @@ from taxi_platform.defs.checks import (
     rows_match_lake,
     sink_check_specs,
 )
+from taxi_platform.defs.lake_versions import CleanedMonth, land_raw, publish
 from taxi_platform.defs.metadata import (
-    legible,
     parquet_preview,
     rejection_sample,
     table_schema,
 )
-from taxi_platform.defs.partitions import single_month
+from taxi_platform.defs.month_runs import (
+    ONE_MONTH_PER_RUN,
+    SINK_RETRY,
+    MonthRun,
+    month_metadata,
+    run_month,
+)
 from taxi_platform.defs.resources import (
     LakeBucketResource,
     LakeResource,
@@ -46,34 +50,17 @@ from taxi_platform.defs.resources import (
 from taxi_platform.defs.schedules import build_monthly_schedule
 from taxi_platform.defs.sensors import build_new_month_sensor
 from taxi_platform.lib.gcs import stored_object, upload_if_changed
-from taxi_platform.lib.lake import CleanReport, SourceFileError, csv_to_parquet
+from taxi_platform.lib.lake import CleanReport, csv_to_parquet
 from taxi_platform.lib.lake_parquet import parquet_to_parquet
-from taxi_platform.lib.quality import LakeQuality, measure_lake_month, parquet_rows
-from taxi_platform.lib.source import (
-    DownloadError,
-    NotPublishedError,
-    RemoteFile,
-    Verifier,
-    read_record,
-    verify_gzip,
-    verify_parquet,
-    write_record,
-)
+from taxi_platform.lib.quality import measure_lake_month, parquet_rows
 from taxi_platform.lib.versions import (
     MonthVersions,
     Version,
-    diff,
-    file_sha256,
-    money_sums,
-    release_of,
-    release_record,
-    version_of,
 )
 from taxi_platform.lib.warehouse import bigquery as bigquery_engine
 from taxi_platform.lib.warehouse import postgres as postgres_engine
 from taxi_platform.settings import Settings, load_settings, warehouse_tables
 
-ONE_MONTH_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 # Bumped when a layer's logic changes what it makes of its input: Dagster then marks the months
 # made by the older code unsynced. The lake's is also recorded in each month's manifest.
 CODE_VERSIONS: dict[Layer, str] = {
@@ -83,11 +70,7 @@ CODE_VERSIONS: dict[Layer, str] = {
     "bigquery": "2",  # 2: DATETIME, month_versions
     "postgres": "2",  # 2: timestamp without time zone, month_versions
 }
-SINK_RETRY = dg.RetryPolicy(
-    max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-)
 DEFAULT_MAX_OUT_OF_MONTH_SHARE = 0.05
-T = TypeVar("T")
 
 
 def trip_asset_key(ds: TaxiDataset, layer: Layer) -> dg.AssetKey:
@@ -105,47 +88,6 @@ class LakeQualityConfig(dg.Config):
     max_out_of_month_share: float = DEFAULT_MAX_OUT_OF_MONTH_SHARE
 
 
-@dataclass(frozen=True)
-class MonthRun(Generic[T]):
-    """What the work for the run's month returned, and how long it took."""
-
-    month: str
-    value: T
-    seconds: float
-
-
-SOURCE_ERRORS = (NotPublishedError, DownloadError, SourceFileError, FileNotFoundError)
-
-
-def run_month(
-    context: dg.AssetExecutionContext, ds: TaxiDataset, work: Callable[[str], T]
-) -> MonthRun[T]:
-    """Run `work` for the run's month. Bad input fails at once naming dataset, month, file and
-    reason; any other error (a sink down) names them too and may be retried."""
-    month = single_month(context, ds.name)
-    started = time.monotonic()
-    try:
-        value = work(month)
-    except SOURCE_ERRORS as err:
-        raise dg.Failure(description=f"{ds.name} {month}: {err}", allow_retries=False) from err
-    except dg.Failure:
-        raise
-    except Exception as err:
-        reason = (str(err).strip().splitlines() or [""])[0][:200]
-        retries_left = context.retry_number < SINK_RETRY.max_retries
-        raise dg.Failure(
-            description=f"{ds.name} {month}: {context.op_def.name} failed"
-            f" (attempt {context.retry_number + 1}): {type(err).__name__}: {reason}",
-            allow_retries=retries_left,  # the last attempt's failure is what the run shows
-        ) from err
-    return MonthRun(month, value, round(time.monotonic() - started, 3))
-
-
-def month_metadata(run: MonthRun[dict[str, Any]]) -> dict[str, Any]:
-    return legible({**run.value, "seconds": run.seconds})
-
-
-VERIFIERS: dict[FileFormat, Verifier] = {"csv.gz": verify_gzip, "parquet": verify_parquet}
 CLEANERS: dict[FileFormat, Callable[[Path, Path, TaxiDataset, str], CleanReport]] = {
     "csv.gz": csv_to_parquet,
     "parquet": parquet_to_parquet,
@@ -176,34 +118,7 @@ def _raw_asset(ds: TaxiDataset, source: Source, common: dict[str, Any]) -> dg.As
         context: dg.AssetExecutionContext, config: RawConfig, tlc: TlcSource, lake: LakeResource
     ) -> dg.MaterializeResult:
         def land(month: str) -> tuple[dict[str, Any], Version]:
-            url = source.url(tlc.root(source), ds, month)
-            dst = catalog.raw_path(lake.path, source, ds, month)
-            store = MonthVersions(lake.path, ds, month)
-            before = store.read().current
-            if config.restore_version:
-                release = store.restore_raw(config.restore_version, dst)
-                write_record(dst, release_record(release))
-                return {"restored": True, "previous_version": before}, release
-            landed = read_record(dst)
-            if landed is not None and landed.sha256 and before is None:
-                store.keep_raw(dst, release_of(landed, dst), lake.versions_kept)  # pre-versions
-            remote = tlc.probe(url, context.log)
-            fetch = tlc.force_download or landed is None or not landed.same_as(remote)
-            if fetch:
-                remote = tlc.download(url, dst, context.log, verify=VERIFIERS[source.file_format])
-                write_record(dst, remote)
-                store.keep_raw(dst, release_of(remote, dst), lake.versions_kept)
-            else:
-                remote = landed
-            release = store.read().get(version_of(remote.sha256))
-            return {
-                "url": dg.MetadataValue.url(url),
-                "etag": remote.etag,
-                "last_modified": remote.last_modified,
-                "downloaded": fetch,
-                "unchanged": landed is not None and landed.sha256 == remote.sha256,
-                "previous_version": before if before != release.version else None,
-            }, release
+            return land_raw(ds, source, month, tlc, lake, config.restore_version, context.log)
 
         run = run_month(context, ds, land)
         metadata, release = run.value
@@ -223,17 +138,6 @@ def _raw_asset(ds: TaxiDataset, source: Source, common: dict[str, Any]) -> dg.As
     return raw_trips
 
 
-@dataclass(frozen=True)
-class CleanedMonth:
-    """A month written aside for audit (`audit`), to be published at `path` if it passes."""
-
-    report: CleanReport
-    quality: LakeQuality
-    audit: Path
-    path: Path
-    metadata: dict[str, Any]
-
-
 def _cleaned_metadata(report: CleanReport, audit: Path, path: Path) -> dict[str, Any]:
     return {
         "dagster/row_count": report.rows_written,
@@ -251,50 +155,6 @@ def _cleaned_metadata(report: CleanReport, audit: Path, path: Path) -> dict[str,
         "schema_era": report.era,
         "schema_fingerprint": report.fingerprint,
     }
-
-
-def _publish(
-    ds: TaxiDataset, source: Source, lake_root: Path, month: str, cleaned: CleanedMonth
-) -> dict[str, Any]:
-    """Publish an audited month over the lake file and keep it as the raw file's version;
-    return its version and, if it replaces another version, what changed."""
-    raw = catalog.raw_path(lake_root, source, ds, month)
-    record = read_record(raw)
-    sha256 = record.sha256 if record and record.sha256 else file_sha256(raw)
-    version = version_of(sha256)
-    store = MonthVersions(lake_root, ds, month)
-    if store.read().get(version) is None:  # landed without a source record (placed by hand)
-        store.keep_raw(raw, release_of(RemoteFile("", None, None, None, sha256), raw))
-    before = store.read().published
-    kept_before = store.path(before, cleaned.path.name) if before else None
-    change = (
-        diff(kept_before, cleaned.audit, ds)
-        if before != version and kept_before is not None and kept_before.exists()
-        else None
-    )
-    os.replace(cleaned.audit, cleaned.path)
-    store.keep_lake(
-        cleaned.path,
-        version,
-        schema_era=cleaned.report.era,
-        schema_fingerprint=cleaned.report.fingerprint,
-        lake_sha256=file_sha256(cleaned.path),
-        lake_code_version=CODE_VERSIONS["lake"],
-        lake_rows=cleaned.report.rows_written,
-        money=money_sums(cleaned.path, ds),
-    )
-    metadata: dict[str, Any] = {"version": version}
-    if change is not None:
-        metadata.update(
-            previous_version=before,
-            rows_added=change.rows_added,
-            rows_removed=change.rows_removed,
-            columns_added=", ".join(change.columns_added),
-            columns_dropped=", ".join(change.columns_dropped),
-            money_before=dg.MetadataValue.json(change.money_before),
-            money_after=dg.MetadataValue.json(change.money_after),
-        )
-    return metadata
 
 
 def _lake_asset(ds: TaxiDataset, source: Source, downstream: dict[str, Any]) -> dg.AssetsDefinition:
@@ -340,7 +200,7 @@ def _lake_asset(ds: TaxiDataset, source: Source, downstream: dict[str, Any]) -> 
                 " loads this one",
                 allow_retries=False,
             )
-        versioned = _publish(ds, source, lake.path, run.month, cleaned)
+        versioned = publish(ds, source, lake.path, run.month, cleaned, CODE_VERSIONS["lake"])
         yield dg.MaterializeResult(
             metadata=month_metadata(
                 MonthRun(run.month, {**cleaned.metadata, **versioned}, run.seconds)
