@@ -87,6 +87,7 @@ def measure(months: dict[str, list[str]], rows: int, port: int, last_month: str)
     }
     wall = max(b["last_end"] for b in per_backfill) - launched
     step = stats["sum_step_seconds"]
+    runs = sorted((r for b in per_backfill for r in b["runs"]), key=lambda r: r["created"])
     return {
         "status": ", ".join(sorted(statuses)),
         "dataset_months": dataset_months,
@@ -99,6 +100,18 @@ def measure(months: dict[str, list[str]], rows: int, port: int, last_month: str)
         "launch_seconds": round(stats["sum_launch_seconds"], 1),
         "dataset_months_per_minute": round(dataset_months / (wall / 60), 2),
         "not_step_share": round(1 - step / (wall * CONCURRENT_RUNS), 3),
+        "first_run_created_seconds": round(runs[0]["created"] - launched, 1),
+        "run_seconds": round(sum(r["run_seconds"] for r in runs), 1),
+        "per_run": [
+            {
+                "partitions": r["partitions"],
+                "created_seconds": round(r["created"] - launched, 1),
+                **{k: round(r[k], 1) for k in ("queued_seconds", "launch_seconds", "run_seconds")},
+                "step_seconds": round(r["step_seconds"], 1),
+                "steps": {step: round(s, 1) for step, s in r["step_times"].items()},
+            }
+            for r in runs
+        ][:40],
     }
 
 

@@ -159,6 +159,7 @@ def backfill_stats(instance: dg.DagsterInstance, backfill_id: str) -> dict[str, 
                 "launch_seconds": start - starting,
                 "run_seconds": end - start,
                 "step_seconds": sum(timeline["steps"].values()),
+                "step_times": timeline["steps"],
                 "end": end,
             }
         )

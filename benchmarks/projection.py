@@ -59,15 +59,27 @@ def _step_rates(memory: list[dict]) -> dict[str, float]:
     return {r["step"]: r["rows_per_second"] for r in memory if r["rows"] == big}
 
 
+def _runs(spans: Sequence[str], months_per_run: int) -> int:
+    """Runs of a backfill of every dataset's span of months, `months_per_run` to a run."""
+    runs = 0
+    for span in spans:
+        (y0, m0), (y1, m1) = (map(int, month.split("-")) for month in span.split(".."))
+        months = (y1 - y0) * 12 + m1 - m0 + 1
+        runs += -(-months // months_per_run)
+    return runs
+
+
 def project(
     memory: list[dict],
     dry_run: dict,
     workers: Sequence[int],
     bandwidth_mib_s: float,
     pg_streams: int,
+    months_per_run: int = 24,
 ) -> str:
     last_month = max(span.split("..")[1] for span in dry_run["months"].values())
     files, rows, size = archive(last_month)
+    runs = _runs(list(dry_run["months"].values()), months_per_run)
     rates = _step_rates(memory)
     step = {name: rows / rates[name] for name in MACHINE_STEPS}
     launch = dry_run["launch_seconds"] / dry_run["runs"]
@@ -91,7 +103,8 @@ def project(
     lines += [f"| {n} | {rates[n]:,.0f} | {step[n] / 3600:.1f} |" for n in MACHINE_STEPS]
     lines += [
         f"| download at {bandwidth_mib_s:g} MiB/s | | {download / 3600:.1f} |",
-        f"| run launches ({files:,} runs) | | {files * launch / 3600:.1f} |",
+        f"| run launches ({runs} runs of up to {months_per_run} months) | |"
+        f" {runs * launch / 3600:.1f} |",
         "",
         "BigQuery loads each month from GCS inside Google (the emulator's speed says nothing"
         " about it) and is left out; its load jobs run beside the machine's work.",
@@ -102,7 +115,7 @@ def project(
     for n in workers:
         # Every machine works through its share of the months, step after step; the COPYs
         # are also bound by the one PostgreSQL server, which takes up to pg_streams at once.
-        spread = (sum(step.values()) + files * launch + download) / n
+        spread = (sum(step.values()) + runs * launch + download) / n
         copy = step["lake -> PostgreSQL"] / min(n, pg_streams)
         hours = max(spread, copy) / 3600
         lines.append(f"| {n} | {hours:.1f} |")
@@ -122,10 +135,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--bandwidth-mib-s", type=float, default=50.0)
     parser.add_argument("--pg-streams", type=int, default=4)
+    parser.add_argument("--months-per-run", type=int, default=24)
     args = parser.parse_args(argv)
     memory = json.loads((RESULTS / "memory.json").read_text())
     dry_run = json.loads((RESULTS / "backfill-full-history.json").read_text())
-    text = project(memory, dry_run, args.workers, args.bandwidth_mib_s, args.pg_streams)
+    text = project(
+        memory, dry_run, args.workers, args.bandwidth_mib_s, args.pg_streams, args.months_per_run
+    )
     (RESULTS / "projection.md").write_text(text)
     print(text)
     return 0

@@ -12,7 +12,7 @@ from taxi_platform.catalog import ANALYTICS_GROUP, DATASETS, source_named
 from taxi_platform.defs.analytics import build_analytics_assets
 from taxi_platform.defs.automation import build_automation_sensor, follow_upstream
 from taxi_platform.defs.executors import executor_for
-from taxi_platform.defs.month_runs import ONE_MONTH_PER_RUN
+from taxi_platform.defs.month_runs import backfill_policy
 from taxi_platform.defs.partitions import dataset_partitions, monthly_partitions, newest_month
 from taxi_platform.defs.resources import resources_for
 from taxi_platform.defs.sensors import build_failure_alert_sensor
@@ -40,7 +40,7 @@ def build_definitions(now: datetime | None = None) -> dg.Definitions:
             monthly_partitions(last_month, first_month=min(source.first_months.values())),
             warehouse_tables(settings),
             automation_condition=follow_upstream(),
-            backfill_policy=ONE_MONTH_PER_RUN,
+            backfill_policy=backfill_policy(settings),
         ),
         jobs=[
             dg.define_asset_job(

@@ -50,6 +50,8 @@ class Settings:
     """`TAXI_SENSOR_MAX_REQUESTS`: months the new-month sensor hands over per tick."""
     sensor_retry_seconds: int
     """`TAXI_SENSOR_RETRY_SECONDS`: when a requested month that did not land is asked again."""
+    backfill_months_per_run: int
+    """`TAXI_BACKFILL_MONTHS_PER_RUN`: the months one run of a backfill lands."""
     bigquery_dataset: str
     """`BQ_DATASET`: the BigQuery dataset of the tables (named on the assets)."""
     postgres_schema: str
@@ -86,6 +88,7 @@ def load_settings() -> Settings:
         recheck_months=int(os.getenv("TAXI_RECHECK_MONTHS", "3")),
         sensor_max_requests=int(os.getenv("TAXI_SENSOR_MAX_REQUESTS", "24")),
         sensor_retry_seconds=int(os.getenv("TAXI_SENSOR_RETRY_SECONDS", str(6 * 3600))),
+        backfill_months_per_run=int(os.getenv("TAXI_BACKFILL_MONTHS_PER_RUN", "24")),
         bigquery_dataset=os.getenv("BQ_DATASET") or WAREHOUSE_SCHEMA,
         postgres_schema=os.getenv("PG_SCHEMA") or WAREHOUSE_SCHEMA,
     )

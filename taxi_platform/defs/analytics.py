@@ -17,7 +17,7 @@ from taxi_platform.catalog import (
     Engine,
     TaxiDataset,
 )
-from taxi_platform.defs.partitions import single_month
+from taxi_platform.defs.month_runs import MonthReport, report_months
 from taxi_platform.defs.resources import PostgresResource, WarehouseResource
 from taxi_platform.lib import marts
 from taxi_platform.lib.warehouse import bigquery as bigquery_engine
@@ -67,20 +67,21 @@ def column_lineage(engine: Engine) -> dg.TableColumnLineage:
     )
 
 
-def _build_month(context: dg.AssetExecutionContext, build: MonthBuilder) -> dg.MaterializeResult:
-    """Build the run's one month of the mart (a backfill runs each month on its own)."""
-    month = single_month(context, "zone_daily_revenue")
-    started = time.monotonic()
-    try:
-        summary, sources = build(month)
-    except marts.MissingInputError as err:
-        raise dg.Failure(description=f"{month}: {err}", allow_retries=False) from err
-    missing = [ds.name for ds in marts.MART_DATASETS if ds not in sources]
-    if missing:
-        context.log.warning(f"{month}: no trips table yet for {', '.join(missing)}")
-    return dg.MaterializeResult(
-        metadata={**summary.metadata(), "seconds": round(time.monotonic() - started, 3)}
-    )
+def _build_months(context: dg.AssetExecutionContext, build: MonthBuilder) -> dg.MaterializeResult:
+    """Build each of the run's months of the mart, each reported on its own partition."""
+    reports = []
+    for month in context.partition_keys:
+        started = time.monotonic()
+        try:
+            summary, sources = build(month)
+        except marts.MissingInputError as err:
+            raise dg.Failure(description=f"{month}: {err}", allow_retries=False) from err
+        missing = [ds.name for ds in marts.MART_DATASETS if ds not in sources]
+        if missing:
+            context.log.warning(f"{month}: no trips table yet for {', '.join(missing)}")
+        seconds = round(time.monotonic() - started, 3)
+        reports.append(MonthReport(month, summary.metadata(), seconds))
+    return report_months(context, reports)
 
 
 def build_analytics_assets(
@@ -123,7 +124,7 @@ def build_analytics_assets(
         context: dg.AssetExecutionContext, bigquery: WarehouseResource
     ) -> dg.MaterializeResult:
         with bigquery.get_client() as client:
-            return _build_month(
+            return _build_months(
                 context,
                 lambda month: bigquery_engine.replace_mart_month(
                     client, bigquery.dataset_id, month
@@ -135,7 +136,7 @@ def build_analytics_assets(
         context: dg.AssetExecutionContext, postgres: PostgresResource
     ) -> dg.MaterializeResult:
         with postgres.connect() as conn:
-            return _build_month(
+            return _build_months(
                 context,
                 lambda month: postgres_engine.replace_mart_month(conn, postgres.schema, month),
             )

@@ -1,8 +1,9 @@
-"""A run lands one month: the backfill policy that makes it so, and the wrapper every trip
-asset runs its month's work in, so that any failure is one line naming dataset and month."""
+"""How a run lands its months: the backfill policy that batches them, the wrapper every trip
+asset runs each month's work in, so that any failure is one line naming dataset and month,
+and the report that puts each month's numbers and checks on its own partition."""
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -10,11 +11,10 @@ import dagster as dg
 
 from taxi_platform.catalog import TaxiDataset
 from taxi_platform.defs.metadata import legible
-from taxi_platform.defs.partitions import single_month
 from taxi_platform.lib.lake import SourceFileError
 from taxi_platform.lib.source import DownloadError, NotPublishedError
+from taxi_platform.settings import Settings
 
-ONE_MONTH_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 SINK_RETRY = dg.RetryPolicy(
     max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
@@ -23,38 +23,165 @@ SOURCE_ERRORS = (NotPublishedError, DownloadError, SourceFileError, FileNotFound
 T = TypeVar("T")
 
 
+def backfill_policy(settings: Settings) -> dg.BackfillPolicy:
+    """A backfill launches one run per `TAXI_BACKFILL_MONTHS_PER_RUN` months."""
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=settings.backfill_months_per_run)
+
+
 @dataclass(frozen=True)
 class MonthRun(Generic[T]):
-    """What the work for the run's month returned, and how long it took."""
+    """What the work for one of the run's months returned, and how long it took."""
 
     month: str
     value: T
     seconds: float
 
 
-def run_month(
+def run_months(
     context: dg.AssetExecutionContext, ds: TaxiDataset, work: Callable[[str], T]
+) -> list[MonthRun[T]]:
+    """Run `work` for each of the run's months, oldest first. Bad input fails without retries,
+    after the other months are tried, in one line naming each bad month's dataset, month, file
+    and reason; any other error (a sink down) names them too and may be retried."""
+    runs, bad = [], []
+    for month in context.partition_keys:
+        try:
+            runs.append(_run_month(context, ds, month, work))
+        except SOURCE_ERRORS as err:
+            bad.append(f"{ds.name} {month}: {err}")
+    if bad:
+        raise dg.Failure(description="; ".join(bad), allow_retries=False)
+    return runs
+
+
+def _run_month(
+    context: dg.AssetExecutionContext, ds: TaxiDataset, month: str, work: Callable[[str], T]
 ) -> MonthRun[T]:
-    """Run `work` for the run's month. Bad input fails at once naming dataset, month, file and
-    reason; any other error (a sink down) names them too and may be retried."""
-    month = single_month(context, ds.name)
+    started = time.monotonic()
+    value = _attempt(context, f"{ds.name} {month}", lambda: work(month))
+    return MonthRun(month, value, round(time.monotonic() - started, 3))
+
+
+def run_batch(
+    context: dg.AssetExecutionContext,
+    ds: TaxiDataset,
+    work: Callable[[list[str]], dict[str, T]],
+) -> list[MonthRun[T]]:
+    """Run `work` once for all of the run's months (one load job, one transaction); each month
+    gets its value and its share of the seconds. A failure names dataset and months."""
+    months = list(context.partition_keys)
+    label = f"{ds.name} {months[0]}" + (f"..{months[-1]}" if len(months) > 1 else "")
     started = time.monotonic()
     try:
-        value = work(month)
+        values = _attempt(context, label, lambda: work(months))
     except SOURCE_ERRORS as err:
-        raise dg.Failure(description=f"{ds.name} {month}: {err}", allow_retries=False) from err
-    except dg.Failure:
+        raise dg.Failure(description=f"{label}: {err}", allow_retries=False) from err
+    seconds = round((time.monotonic() - started) / len(months), 3)
+    return [MonthRun(month, values[month], seconds) for month in months]
+
+
+def _attempt(context: dg.AssetExecutionContext, label: str, work: Callable[[], T]) -> T:
+    """`work()`; bad input passes as it is, any other error (a sink down) becomes one line
+    naming `label`, the step and the attempt, and may be retried."""
+    try:
+        return work()
+    except (*SOURCE_ERRORS, dg.Failure):
         raise
     except Exception as err:
         reason = (str(err).strip().splitlines() or [""])[0][:200]
         retries_left = context.retry_number < SINK_RETRY.max_retries
         raise dg.Failure(
-            description=f"{ds.name} {month}: {context.op_def.name} failed"
+            description=f"{label}: {context.op_def.name} failed"
             f" (attempt {context.retry_number + 1}): {type(err).__name__}: {reason}",
             allow_retries=retries_left,  # the last attempt's failure is what the run shows
         ) from err
-    return MonthRun(month, value, round(time.monotonic() - started, 3))
 
 
-def month_metadata(run: MonthRun[dict[str, Any]]) -> dict[str, Any]:
-    return legible({**run.value, "seconds": run.seconds})
+@dataclass(frozen=True)
+class MonthReport:
+    """One month's metadata and check results, for its own partition."""
+
+    month: str
+    metadata: dict[str, Any]
+    seconds: float
+    checks: Sequence[dg.AssetCheckResult] = ()
+
+
+def report_months(
+    context: dg.AssetExecutionContext,
+    reports: Sequence[MonthReport],
+    data_version: dg.DataVersion | None = None,
+) -> dg.MaterializeResult:
+    """The materialization of the run's months, each with its own numbers and check results.
+
+    A run of one month reports as Dagster does for one partition. A run of several months
+    (a backfill batch) adds each month's metadata to its own partition and records each
+    month's check evaluations on it; the run's own check results then sum up the batch (a
+    blocking one fails when any month fails it). `data_version` is for a one-month run: a
+    batch's months are versioned by their metadata (`version`, `sha256`)."""
+    checks = record_checks(context, reports)
+    if len(reports) == 1:
+        (report,) = reports
+        return dg.MaterializeResult(
+            metadata=_metadata(report), check_results=checks, data_version=data_version
+        )
+    for report in reports:
+        context.add_asset_metadata(_metadata(report), partition_key=report.month)
+    return dg.MaterializeResult(
+        metadata={"batch": f"{reports[0].month}..{reports[-1].month}"}, check_results=checks
+    )
+
+
+def record_checks(
+    context: dg.AssetExecutionContext, reports: Sequence[MonthReport]
+) -> list[dg.AssetCheckResult]:
+    """The check results for the run to yield: one month's own, or, for a batch, one per check
+    summing up its months, after each month's evaluation is recorded on its partition."""
+    if len(reports) == 1:
+        return list(reports[0].checks)
+    for report in reports:
+        for result in report.checks:
+            context.log_event(_evaluation(result, report.month))
+    return _batch_results(reports)
+
+
+def _metadata(report: MonthReport) -> dict[str, Any]:
+    return legible({**report.metadata, "seconds": report.seconds})
+
+
+def _evaluation(result: dg.AssetCheckResult, month: str) -> dg.AssetCheckEvaluation:
+    assert result.asset_key is not None and result.check_name is not None
+    return dg.AssetCheckEvaluation(
+        asset_key=result.asset_key,
+        check_name=result.check_name,
+        passed=result.passed,
+        metadata=result.metadata,
+        severity=result.severity,
+        description=result.description,
+        partition=month,
+    )
+
+
+def _batch_results(reports: Sequence[MonthReport]) -> list[dg.AssetCheckResult]:
+    """One result per check for the batch: passed when every month passed."""
+    by_check: dict[tuple[dg.AssetKey | None, str | None], list[tuple[str, bool]]] = {}
+    severity: dict[tuple[dg.AssetKey | None, str | None], dg.AssetCheckSeverity] = {}
+    for report in reports:
+        for result in report.checks:
+            key = (result.asset_key, result.check_name)
+            by_check.setdefault(key, []).append((report.month, result.passed))
+            severity[key] = result.severity
+    return [
+        dg.AssetCheckResult(
+            asset_key=asset_key,
+            check_name=name,
+            passed=all(passed for _, passed in outcomes),
+            severity=severity[(asset_key, name)],
+            metadata={
+                "months": len(outcomes),
+                "failed_months": ", ".join(m for m, passed in outcomes if not passed) or "none",
+            },
+            description="The batch's months; each month's evaluation is on its partition.",
+        )
+        for (asset_key, name), outcomes in by_check.items()
+    ]

@@ -50,15 +50,3 @@ def dataset_partitions(
 ) -> dg.MonthlyPartitionsDefinition:
     """The months `source` publishes for `ds`, up to `last_month`."""
     return monthly_partitions(last_month, first_month=source.first_months[ds.name])
-
-
-def single_month(context: dg.AssetExecutionContext, what: str) -> str:
-    """The one month of the run; a range is refused naming the way to run several months."""
-    keys = context.partition_keys
-    if len(keys) != 1:
-        raise dg.Failure(
-            description=f"{what} {keys[0]}..{keys[-1]}: a run lands one month; launch a"
-            " backfill, which runs each month on its own",
-            allow_retries=False,
-        )
-    return keys[0]

@@ -1,13 +1,13 @@
 """One dataset's Definitions: raw file -> lake parquet -> GCS -> BigQuery, and lake parquet
 -> PostgreSQL, with the dataset's monthly job, schedule and new-month sensor.
 
-A run lands one month (a backfill launches one run per month): each month succeeds, fails,
-is checked and reports its own numbers on its own partition, whoever launched it. Assets
-orchestrate; `taxi_platform.lib` does the work.
+A run lands one month, or a backfill's batch of months: either way each month is checked and
+reports its own numbers on its own partition, whoever launched it. Assets orchestrate;
+`taxi_platform.lib` does the work.
 """
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +34,14 @@ from taxi_platform.defs.metadata import (
     table_schema,
 )
 from taxi_platform.defs.month_runs import (
-    ONE_MONTH_PER_RUN,
     SINK_RETRY,
+    MonthReport,
     MonthRun,
-    month_metadata,
-    run_month,
+    backfill_policy,
+    record_checks,
+    report_months,
+    run_batch,
+    run_months,
 )
 from taxi_platform.defs.resources import (
     LakeBucketResource,
@@ -120,19 +123,24 @@ def _raw_asset(ds: TaxiDataset, source: Source, common: dict[str, Any]) -> dg.As
         def land(month: str) -> tuple[dict[str, Any], Version]:
             return land_raw(ds, source, month, tlc, lake, config.restore_version, context.log)
 
-        run = run_month(context, ds, land)
-        metadata, release = run.value
-        provenance = {
-            "version": release.version,
-            "sha256": release.sha256,
-            "bytes": release.bytes,
-            "fetched_at": release.fetched_at,
-            "path": dg.MetadataValue.path(str(catalog.raw_path(lake.path, source, ds, run.month))),
-            "manifest": dg.MetadataValue.path(str(catalog.manifest_path(lake.path, ds, run.month))),
-        }
-        return dg.MaterializeResult(
-            metadata=month_metadata(MonthRun(run.month, {**metadata, **provenance}, run.seconds)),
-            data_version=dg.DataVersion(release.sha256),
+        def report(run: MonthRun[tuple[dict[str, Any], Version]]) -> MonthReport:
+            metadata, release = run.value
+            month = run.month
+            provenance = {
+                "version": release.version,
+                "sha256": release.sha256,
+                "bytes": release.bytes,
+                "fetched_at": release.fetched_at,
+                "path": dg.MetadataValue.path(str(catalog.raw_path(lake.path, source, ds, month))),
+                "manifest": dg.MetadataValue.path(str(catalog.manifest_path(lake.path, ds, month))),
+            }
+            return MonthReport(month, {**metadata, **provenance}, run.seconds)
+
+        runs = run_months(context, ds, land)
+        return report_months(
+            context,
+            [report(run) for run in runs],
+            data_version=dg.DataVersion(runs[0].value[1].sha256) if len(runs) == 1 else None,
         )
 
     return raw_trips
@@ -186,29 +194,52 @@ def _lake_asset(ds: TaxiDataset, source: Source, downstream: dict[str, Any]) -> 
             quality = measure_lake_month(audit, ds, month)
             return CleanedMonth(report, quality, audit, dst, _cleaned_metadata(report, audit, dst))
 
-        run = run_month(context, ds, clean)
-        cleaned = run.value
         share = config.max_out_of_month_share
-        checks = lake_check_results(cleaned.quality, cleaned.report, key, share)
-        failed = failed_blocking_checks(cleaned.quality, cleaned.report, share)
-        if failed:
-            cleaned.audit.unlink(missing_ok=True)
-            yield from checks
-            raise dg.Failure(
-                description=f"{ds.name} {run.month}: {cleaned.path.name} failed blocking checks"
-                f" {', '.join(failed)}; the lake keeps the file published before, and no sink"
-                " loads this one",
-                allow_retries=False,
+        runs = run_months(context, ds, clean)
+        audited = [
+            MonthReport(
+                run.month,
+                run.value.metadata,
+                run.seconds,
+                lake_check_results(run.value.quality, run.value.report, key, share),
             )
-        versioned = publish(ds, source, lake.path, run.month, cleaned, CODE_VERSIONS["lake"])
-        yield dg.MaterializeResult(
-            metadata=month_metadata(
-                MonthRun(run.month, {**cleaned.metadata, **versioned}, run.seconds)
-            ),
-            check_results=checks,
-        )
+            for run in runs
+        ]
+        failed = {
+            run.month: failed_blocking_checks(run.value.quality, run.value.report, share)
+            for run in runs
+        }
+        if any(failed.values()):
+            for run in runs:
+                run.value.audit.unlink(missing_ok=True)
+            yield from record_checks(context, audited)
+            raise dg.Failure(description=_blocked(ds, runs, failed), allow_retries=False)
+        published = [
+            replace(
+                report,
+                metadata={
+                    **report.metadata,
+                    **publish(ds, source, lake.path, run.month, run.value, CODE_VERSIONS["lake"]),
+                },
+            )
+            for run, report in zip(runs, audited, strict=True)
+        ]
+        yield report_months(context, published)
 
     return lake_trips
+
+
+def _blocked(
+    ds: TaxiDataset, runs: list[MonthRun[CleanedMonth]], failed: dict[str, list[str]]
+) -> str:
+    """Which months failed which blocking checks, and that nothing was published."""
+    bad = [
+        f"{ds.name} {run.month}: {run.value.path.name} failed blocking checks"
+        f" {', '.join(failed[run.month])}"
+        for run in runs
+        if failed[run.month]
+    ]
+    return "; ".join(bad) + "; nothing is published: the lake keeps what it had, no sink loads it"
 
 
 def _gcs_asset(ds: TaxiDataset, sink: dict[str, Any]) -> dg.AssetsDefinition:
@@ -254,11 +285,12 @@ def _gcs_asset(ds: TaxiDataset, sink: dict[str, Any]) -> dg.AssetsDefinition:
             }
             return metadata, check
 
-        run = run_month(context, ds, upload)
-        metadata, check = run.value
-        return dg.MaterializeResult(
-            metadata=month_metadata(MonthRun(run.month, metadata, run.seconds)),
-            check_results=[check],
+        return report_months(
+            context,
+            [
+                MonthReport(run.month, run.value[0], run.seconds, [run.value[1]])
+                for run in run_months(context, ds, upload)
+            ],
         )
 
     return gcs_trips
@@ -272,17 +304,20 @@ class LoadedMonth:
     loaded: bool
 
 
-def _warehouse_result(key: dg.AssetKey, run: MonthRun[LoadedMonth]) -> dg.MaterializeResult:
-    loaded = run.value
-    metadata = {
-        "dagster/row_count": loaded.rows,
-        "version": loaded.version,
-        "loaded": loaded.loaded,
-    }
-    return dg.MaterializeResult(
-        metadata=month_metadata(MonthRun(run.month, metadata, run.seconds)),
-        check_results=[rows_match_lake(key, loaded.rows, loaded.lake_rows)],
-    )
+def _warehouse_result(
+    context: dg.AssetExecutionContext, key: dg.AssetKey, runs: list[MonthRun[LoadedMonth]]
+) -> dg.MaterializeResult:
+    def report(run: MonthRun[LoadedMonth]) -> MonthReport:
+        loaded = run.value
+        metadata = {
+            "dagster/row_count": loaded.rows,
+            "version": loaded.version,
+            "loaded": loaded.loaded,
+        }
+        check = rows_match_lake(key, loaded.rows, loaded.lake_rows)
+        return MonthReport(run.month, metadata, run.seconds, [check])
+
+    return report_months(context, [report(run) for run in runs])
 
 
 def _sink_spec(
@@ -320,25 +355,33 @@ def _bigquery_asset(
         gcs: LakeBucketResource,
         bigquery: WarehouseResource,
     ) -> dg.MaterializeResult:
+        table = catalog.trips_table(ds)
         with bigquery.get_client() as client:
 
-            def load(month: str) -> LoadedMonth:
-                src = catalog.clean_path(lake.path, ds, month)
-                version = MonthVersions(lake.path, ds, month).read().published
-                table = catalog.trips_table(ds)
-                held = bigquery_engine.held_version(client, bigquery.dataset_id, table, month)
-                if version is not None and held == version:
-                    rows = bigquery_engine.month_row_count(
-                        client, bigquery.dataset_id, table, month
+            def load(months: list[str]) -> dict[str, LoadedMonth]:
+                """Load the months whose lake version the table does not hold, in one job
+                and one transaction; count the others."""
+                dataset = bigquery.dataset_id
+                src = {m: catalog.clean_path(lake.path, ds, m) for m in months}
+                versions = {m: MonthVersions(lake.path, ds, m).read().published for m in months}
+                held = bigquery_engine.held_versions(client, dataset, table, months)
+                stale = [m for m in months if versions[m] is None or held[m] != versions[m]]
+                files = [
+                    bigquery_engine.MonthFile(
+                        m, catalog.gcs_uri(gcs.bucket, ds, m), pq.read_schema(src[m]), versions[m]
                     )
-                    return LoadedMonth(rows, parquet_rows(src), version, loaded=False)
-                uri = catalog.gcs_uri(gcs.bucket, ds, month)
-                rows = bigquery_engine.replace_month(
-                    client, bigquery.dataset_id, ds, month, uri, pq.read_schema(src), version
-                )
-                return LoadedMonth(rows, parquet_rows(src), version, loaded=True)
+                    for m in stale
+                ]
+                rows = bigquery_engine.replace_months(client, dataset, ds, files) if files else {}
+                held_months = [m for m in months if m not in stale]
+                if held_months:
+                    rows |= bigquery_engine.month_row_counts(client, dataset, table, held_months)
+                return {
+                    m: LoadedMonth(rows[m], parquet_rows(src[m]), versions[m], m in stale)
+                    for m in months
+                }
 
-            return _warehouse_result(spec["key"], run_month(context, ds, load))
+            return _warehouse_result(context, spec["key"], run_batch(context, ds, load))
 
     return bigquery_trips
 
@@ -370,7 +413,7 @@ def _postgres_asset(
                 rows = postgres_engine.replace_month(conn, postgres.schema, ds, month, src, version)
             return LoadedMonth(rows, parquet_rows(src), version, loaded=True)
 
-        return _warehouse_result(spec["key"], run_month(context, ds, load))
+        return _warehouse_result(context, spec["key"], run_months(context, ds, load))
 
     return postgres_trips
 
@@ -379,16 +422,17 @@ def build_trip_assets(
     ds: TaxiDataset,
     partitions: dg.PartitionsDefinition,
     source: Source,
-    tables: catalog.WarehouseTables | None = None,
+    settings: Settings | None = None,
 ) -> list[dg.AssetsDefinition]:
     """The five monthly assets of one dataset from `source`, all in group `ds.name`."""
-    tables = tables or warehouse_tables(load_settings())
+    settings = settings or load_settings()
+    tables = warehouse_tables(settings)
     common: dict[str, Any] = {
         "partitions_def": partitions,
         "group_name": ds.name,
         "owners": ["team:data-eng"],
         "tags": {"dataset": ds.name},
-        "backfill_policy": ONE_MONTH_PER_RUN,
+        "backfill_policy": backfill_policy(settings),
     }
     downstream = {**common, "automation_condition": follow_upstream()}
     sink = {**downstream, "retry_policy": SINK_RETRY}
@@ -411,7 +455,7 @@ def build_trip_definitions(
         description=f"Every layer of {ds.name} for one month.",
     )
     return dg.Definitions(
-        assets=build_trip_assets(ds, partitions, source, warehouse_tables(settings)),
+        assets=build_trip_assets(ds, partitions, source, settings),
         jobs=[job],
         schedules=[build_monthly_schedule(ds, job.name, partitions, settings)],
         sensors=[build_new_month_sensor(ds, source, job.name, partitions, settings)],

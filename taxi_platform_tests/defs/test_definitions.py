@@ -77,12 +77,15 @@ def test_every_warehouse_table_names_itself_and_describes_its_columns() -> None:
         assert all(c.description for c in columns), where
 
 
-def test_a_backfill_runs_each_month_on_its_own_and_checks_are_per_month() -> None:
+def test_a_backfill_runs_batches_of_the_set_months_and_checks_are_per_month(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TAXI_BACKFILL_MONTHS_PER_RUN", "6")
     graph = build_definitions().resolve_asset_graph()
     for ds in DATASETS:
         for key in trip_asset_keys(ds).values():
             node = graph.get(key)
-            assert node.backfill_policy == dg.BackfillPolicy.multi_run(1), key
+            assert node.backfill_policy == dg.BackfillPolicy.multi_run(6), key
             for check_key in node.check_keys:
                 assert graph.get(check_key).partitions_def == node.partitions_def, check_key
 

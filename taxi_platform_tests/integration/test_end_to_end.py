@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pytest
 
 from devstack.report import layer_counts
+from devstack.sample_data import write_month
 from taxi_platform import catalog
 from taxi_platform.catalog import COURSE_MIRROR, GREEN, YELLOW, TaxiDataset
 from taxi_platform.defs.partitions import monthly_partitions
@@ -63,3 +65,47 @@ def test_unchanged_source_is_not_downloaded_again(stack: dict[str, str]) -> None
     [raw] = [e for e in second.get_asset_materialization_events() if e.asset_key == raw_key]
     assert raw.materialization.metadata["downloaded"].value is False
     assert raw.materialization.metadata["unchanged"].value is True
+
+
+def test_a_batch_of_months_lands_each_month_and_reports_it_on_its_own_partition(
+    stack_dir: Path, local_resources: dict[str, Any]
+) -> None:
+    months = {"2020-04": 300, "2020-05": 400, "2020-06": 500}
+    for month, rows in months.items():
+        write_month(YELLOW, month, rows, stack_dir / "mirror")
+    instance = dg.DagsterInstance.ephemeral()
+
+    result = dg.materialize(
+        build_trip_assets(YELLOW, monthly_partitions(), COURSE_MIRROR),
+        tags={
+            "dagster/asset_partition_range_start": "2020-04",
+            "dagster/asset_partition_range_end": "2020-06",
+        },
+        resources=resources_for("local"),
+        instance=instance,
+    )
+
+    assert result.success
+    keys = trip_asset_keys(YELLOW)
+    check_names = {
+        key: {check.name for check in assets_def.check_keys}
+        for assets_def in build_trip_assets(YELLOW, monthly_partitions(), COURSE_MIRROR)
+        for key in assets_def.keys
+    }
+    evaluations = [e for e in result.get_asset_check_evaluations() if e.partition]
+    for month in months:
+        counts = layer_counts(local_resources, YELLOW, month)
+        assert counts["bigquery_rows"] == counts["postgres_rows"] == counts["lake_rows"] > 0
+        for layer, key in keys.items():
+            records = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=key, asset_partitions=[month]), limit=5
+            ).records
+            [metadata] = [r.asset_materialization.metadata for r in records]
+            assert metadata["batch"].value == "2020-04..2020-06", key
+            if layer in ("lake", "bigquery", "postgres"):
+                assert metadata["dagster/row_count"].value == counts["lake_rows"], (key, month)
+            mine = [e for e in evaluations if e.asset_key == key and e.partition == month]
+            checked = {e.check_name for e in mine}
+            assert checked == check_names[key], (key, month)
+    assert all(e.passed for e in evaluations)
+    assert len({layer_counts(local_resources, YELLOW, m)["lake_rows"] for m in months}) == 3

@@ -11,7 +11,8 @@ outlasted the retry budget.
 
 Dagster's own storage is on another server (the test session's PostgreSQL), as
 docs/guarantees.md advises, so the restart fails a step and not the run. Automation is off so
-that only the backfills and the re-run land months. The figures go to artifacts/soak.json.
+that only the backfills and the re-run land months, and a backfill runs one month per run, so
+that each month's faults fail that month alone. The figures go to artifacts/soak.json.
 """
 
 from __future__ import annotations
@@ -401,6 +402,7 @@ def test_a_year_of_two_datasets_lands_once_through_source_faults_and_a_postgres_
             "TAXI_SOURCE": "course-mirror",
             "TLC_BASE_URL": mirror_url,
             "TAXI_AUTOMATION": "off",
+            "TAXI_BACKFILL_MONTHS_PER_RUN": "1",  # each month fails or lands on its own
         }
         try:
             url = start_ui(soak_dir, _free_port(), settings)

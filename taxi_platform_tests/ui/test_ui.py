@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from devstack.dagster_ui import graphql, launch_job_backfill, wait_backfill
+from devstack.dagster_ui import graphql, launch_backfill, launch_job_backfill, wait_backfill
 from devstack.sample_data import write_month
 from taxi_platform.catalog import DATASETS, FHV, YELLOW
 from taxi_platform.defs.checks import PICKUP_IN_MONTH
@@ -225,7 +225,10 @@ def test_a_backfill_shows_each_months_own_numbers_and_checks(
     write_month(YELLOW, bad, 1_200, stack_dir / "mirror", out_of_month_share=0.3)
     lake = trip_asset_keys(YELLOW)["lake"].path
 
-    backfill = launch_job_backfill(dagster_ui, "yellow_monthly", [*rows, bad])
+    keys = [key.path for key in trip_asset_keys(YELLOW).values()]
+    batch = launch_backfill(dagster_ui, keys, list(rows))  # one run lands the three months
+    assert wait_backfill(dagster_ui, batch, timeout=RUN_TIMEOUT_S * 2) == "COMPLETED_SUCCESS"
+    backfill = launch_job_backfill(dagster_ui, "yellow_monthly", [bad])
     assert wait_backfill(dagster_ui, backfill, timeout=RUN_TIMEOUT_S * 2) != "CANCELED"
 
     counts = _row_counts(dagster_ui, lake, [*rows, bad])

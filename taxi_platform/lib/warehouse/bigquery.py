@@ -17,6 +17,8 @@ scripts, where the emulator ignores parameters and it is declared from a validat
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -153,14 +155,22 @@ def ensure_versions_table(client: bigquery.Client, dataset_id: str) -> str:
 
 def held_version(client: bigquery.Client, dataset_id: str, table: str, month: str) -> str | None:
     """The lake version of `month` that `table` holds (None: not recorded)."""
+    return held_versions(client, dataset_id, table, [month])[month]
+
+
+def held_versions(
+    client: bigquery.Client, dataset_id: str, table: str, months: Sequence[str]
+) -> dict[str, str | None]:
+    """The lake version of each of `months` that `table` holds (None: not recorded)."""
     ensure_versions_table(client, dataset_id)
     sql = (
-        f"SELECT version FROM {_sql_table(client, dataset_id, VERSIONS_TABLE)}"
-        f" WHERE table_name = @table AND {_quoted(SOURCE_MONTH.name)} = @month"
+        f"SELECT {_quoted(SOURCE_MONTH.name)} AS month, version"
+        f" FROM {_sql_table(client, dataset_id, VERSIONS_TABLE)}"
+        f" WHERE table_name = @table AND {_quoted(SOURCE_MONTH.name)} IN UNNEST(@months)"
     )
-    params = [*_month_param(month), bigquery.ScalarQueryParameter("table", "STRING", table)]
-    rows = _query(client, sql, params)
-    return rows[0].version if rows else None
+    params = [*_months_param(months), bigquery.ScalarQueryParameter("table", "STRING", table)]
+    found = {row.month: row.version for row in _query(client, sql, params)}
+    return {month: found.get(month_start(month)) for month in months}
 
 
 def ensure_trips_table(client: bigquery.Client, dataset_id: str, ds: TaxiDataset) -> str:
@@ -189,45 +199,65 @@ def _month_param(month: str) -> list[bigquery.ScalarQueryParameter]:
     return [bigquery.ScalarQueryParameter("month", "DATE", month_start(month))]
 
 
+def _months_param(months: Sequence[str]) -> list[bigquery.ArrayQueryParameter]:
+    return [bigquery.ArrayQueryParameter("months", "DATE", [month_start(m) for m in months])]
+
+
 def month_row_count(client: bigquery.Client, dataset_id: str, table: str, month: str) -> int:
     """Rows of `month` in a month-partitioned table."""
+    return month_row_counts(client, dataset_id, table, [month])[month]
+
+
+def month_row_counts(
+    client: bigquery.Client, dataset_id: str, table: str, months: Sequence[str]
+) -> dict[str, int]:
+    """Rows of each of `months` in a month-partitioned table (0: none)."""
     sql = (
-        f"SELECT COUNT(*) AS n FROM {_sql_table(client, dataset_id, table)}"
-        f" WHERE {_quoted(SOURCE_MONTH.name)} = @month"
+        f"SELECT {_quoted(SOURCE_MONTH.name)} AS month, COUNT(*) AS n"
+        f" FROM {_sql_table(client, dataset_id, table)}"
+        f" WHERE {_quoted(SOURCE_MONTH.name)} IN UNNEST(@months) GROUP BY 1"
     )
-    return _query(client, sql, _month_param(month))[0].n
+    found = {row.month: row.n for row in _query(client, sql, _months_param(months))}
+    return {month: found.get(month_start(month), 0) for month in months}
 
 
 def table_row_count(client: bigquery.Client, dataset_id: str, table: str) -> int:
     return _query(client, f"SELECT COUNT(*) AS n FROM {_sql_table(client, dataset_id, table)}")[0].n
 
 
-def _replace_month(
+def _replace_months(
     client: bigquery.Client,
     dataset_id: str,
     table: str,
-    month: str,
+    months: Sequence[str],
     columns: str,
     select: str,
-    version: str | None = None,
+    versions: Mapping[str, str | None] | None = None,
 ) -> None:
-    """DELETE `month` from `table` and INSERT `select` in one transaction; with `version`, the
-    same transaction records it as the version of the month the table holds."""
+    """DELETE `months` from `table` and INSERT `select` in one transaction; the same
+    transaction records each month's lake version in `versions` as the one the table holds.
+    `select` may use `m`, the first month."""
     target = _sql_table(client, dataset_id, table)
+    dates = ", ".join(f"DATE '{month_start(month).isoformat()}'" for month in months)
     record = ""
-    if version is not None:
+    if recorded := {month: v for month, v in (versions or {}).items() if v is not None}:
         # A literal: the emulator lacks CURRENT_DATETIME.
         loaded_at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        versions = _sql_table(client, dataset_id, VERSIONS_TABLE)
+        versions_table = _sql_table(client, dataset_id, VERSIONS_TABLE)
+        rows = ", ".join(
+            f"('{table}', DATE '{month_start(month).isoformat()}', '{lake_version(version)}',"
+            f" DATETIME '{loaded_at}')"
+            for month, version in recorded.items()
+        )
         record = f"""
-        DELETE FROM {versions} WHERE table_name = '{sql_name(table, "table")}'
-          AND {_quoted(SOURCE_MONTH.name)} = m;
-        INSERT INTO {versions} (table_name, {_quoted(SOURCE_MONTH.name)}, version, loaded_at)
-        VALUES ('{table}', m, '{lake_version(version)}', DATETIME '{loaded_at}');"""
+        DELETE FROM {versions_table} WHERE table_name = '{sql_name(table, "table")}'
+          AND {_quoted(SOURCE_MONTH.name)} IN ({dates});
+        INSERT INTO {versions_table} (table_name, {_quoted(SOURCE_MONTH.name)}, version, loaded_at)
+        VALUES {rows};"""
     script = f"""
-        DECLARE m DATE DEFAULT DATE '{month_start(month).isoformat()}';
+        DECLARE m DATE DEFAULT DATE '{month_start(months[0]).isoformat()}';
         BEGIN TRANSACTION;
-        DELETE FROM {target} WHERE {_quoted(SOURCE_MONTH.name)} = m;
+        DELETE FROM {target} WHERE {_quoted(SOURCE_MONTH.name)} IN ({dates});
         INSERT INTO {target} ({columns})
         {select};{record}
         COMMIT TRANSACTION;
@@ -264,6 +294,17 @@ def _create_stage(
     return stage_id
 
 
+@dataclass(frozen=True)
+class MonthFile:
+    """A lake month in the bucket: its `gs://` URI, the parquet's schema (the canonical
+    columns, then any the schema does not know) and the lake version it is."""
+
+    month: str
+    uri: str
+    file_schema: pa.Schema | None = None
+    version: str | None = None
+
+
 def replace_month(
     client: bigquery.Client,
     dataset_id: str,
@@ -273,29 +314,51 @@ def replace_month(
     file_schema: pa.Schema | None = None,
     version: str | None = None,
 ) -> int:
-    """Make the trip table's `month` exactly the rows of the parquet at `uri`; return its count.
-    `file_schema` is the file's: the canonical columns, then any the schema does not know;
-    `version`, the lake version recorded (in the same transaction) as the one the month holds."""
+    """Make the trip table's `month` exactly the rows of the parquet at `uri`; return its count."""
+    return replace_months(client, dataset_id, ds, [MonthFile(month, uri, file_schema, version)])[
+        month
+    ]
+
+
+def replace_months(
+    client: bigquery.Client, dataset_id: str, ds: TaxiDataset, files: Sequence[MonthFile]
+) -> dict[str, int]:
+    """Make each month of the trip table exactly the rows of its file, and record its version,
+    all in one transaction; return each month's count. The files are loaded server-side into
+    staging tables of this call alone, one load job per file layout."""
     ensure_trips_table(client, dataset_id, ds)
-    if version is not None:
+    if any(f.version is not None for f in files):
         ensure_versions_table(client, dataset_id)
     known = {c.name for c in ds.landed_columns}
-    extra = [_field(f) for f in file_schema or [] if f.name not in known]
-    stage = _create_stage(client, dataset_id, ds, month, [*_schema(ds.landed_columns), *extra])
+    layouts: dict[tuple[tuple[str, str], ...], list[MonthFile]] = {}
+    for f in files:
+        extra = [_field(field) for field in f.file_schema or [] if field.name not in known]
+        layouts.setdefault(tuple((x.name, x.field_type) for x in extra), []).append(f)
+    load_config = bigquery.LoadJobConfig(
+        source_format=bigquery.SourceFormat.PARQUET,
+        write_disposition=bigquery.WriteDisposition.WRITE_EMPTY,
+    )
+    stages: list[str] = []
     try:
-        load_config = bigquery.LoadJobConfig(
-            source_format=bigquery.SourceFormat.PARQUET,
-            write_disposition=bigquery.WriteDisposition.WRITE_EMPTY,
-        )
-        client.load_table_from_uri(uri, stage, job_config=load_config, retry=API_RETRY).result(
-            timeout=JOB_TIMEOUT_S
-        )
+        for extra, group in layouts.items():
+            fields = [bigquery.SchemaField(name, kind) for name, kind in extra]
+            stage = _create_stage(
+                client, dataset_id, ds, group[0].month, [*_schema(ds.landed_columns), *fields]
+            )
+            stages.append(stage)
+            uris = [f.uri for f in group]
+            client.load_table_from_uri(uris, stage, job_config=load_config, retry=API_RETRY).result(
+                timeout=JOB_TIMEOUT_S
+            )
         columns = ", ".join(_quoted(c.name) for c in ds.landed_columns)
-        select = f"SELECT {columns} FROM `{stage}`"
-        _replace_month(client, dataset_id, trips_table(ds), month, columns, select, version)
+        select = " UNION ALL ".join(f"SELECT {columns} FROM `{stage}`" for stage in stages)
+        months = [f.month for f in files]
+        versions = {f.month: f.version for f in files}
+        _replace_months(client, dataset_id, trips_table(ds), months, columns, select, versions)
     finally:
-        client.delete_table(stage, not_found_ok=True, retry=API_RETRY)
-    return month_row_count(client, dataset_id, trips_table(ds), month)
+        for stage in stages:
+            client.delete_table(stage, not_found_ok=True, retry=API_RETRY)
+    return month_row_counts(client, dataset_id, trips_table(ds), months)
 
 
 def replace_zones(client: bigquery.Client, dataset_id: str, src: Path) -> int:
@@ -365,5 +428,5 @@ def replace_mart_month(
     names = [ZONE_TABLE, *(trips_table(ds) for ds in sources)]
     select = marts.month_select(month, sources, DIALECT, {n: (project, dataset) for n in names})
     columns = ", ".join(_quoted(c) for c in marts.COLUMN_NAMES)
-    _replace_month(client, dataset_id, MART_TABLE, month, columns, select)
+    _replace_months(client, dataset_id, MART_TABLE, [month], columns, select)
     return mart_month_summary(client, dataset_id, month), sources

@@ -5,14 +5,20 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from google.api_core.exceptions import BadRequest
 from google.cloud import bigquery
 
+from devstack.tlc_parquet import write_official_month
+from taxi_platform import catalog
 from taxi_platform.catalog import BIGQUERY_TYPES, YELLOW, Kind, staging_table, trips_table
+from taxi_platform.lib.gcs import upload_if_changed
+from taxi_platform.lib.lake_parquet import parquet_to_parquet
 from taxi_platform.lib.warehouse import bigquery as engine
 from taxi_platform_tests.lib.warehouse.conftest import LandedMonth
 
@@ -119,3 +125,31 @@ def test_a_zoned_timestamp_table_becomes_wall_clock_datetime_keeping_its_values(
     pickup = YELLOW.column("tpep_pickup_datetime")
     assert {f.name: f.description for f in table.schema}[pickup.name] == pickup.description
     assert table.description == YELLOW.description
+
+
+@pytest.mark.integration
+def test_months_of_two_file_layouts_land_in_one_call_each_once_with_its_version(
+    tmp_path: Path, local_resources: dict[str, Any]
+) -> None:
+    dataset, table = "batched_months", trips_table(YELLOW)
+    gcs = local_resources["gcs"]
+    files, rows = [], {}
+    for i, month in enumerate(["2021-03", "2021-04", "2021-05"]):
+        source = write_official_month(YELLOW.name, month, 500 + 100 * i, tmp_path / "mirror")
+        if month == "2021-05":  # a column the schema does not know: a second file layout
+            trips = pq.read_table(source)
+            pq.write_table(trips.append_column("new_fee", pa.array([1.5] * len(trips))), source)
+        lake = catalog.clean_path(tmp_path / "lake", YELLOW, month)
+        parquet_to_parquet(source, lake, YELLOW, month)
+        key = f"batched-tests/{catalog.gcs_key(YELLOW, month)}"
+        uri = upload_if_changed(gcs.get_client(), gcs.bucket, key, lake).uri
+        files.append(engine.MonthFile(month, uri, pq.read_schema(lake), f"{i + 1:016x}"))
+        rows[month] = pq.ParquetFile(lake).metadata.num_rows
+
+    with local_resources["bigquery"].get_client() as client:
+        assert engine.replace_months(client, dataset, YELLOW, files) == rows
+        assert engine.replace_months(client, dataset, YELLOW, files) == rows  # again: once
+        assert engine.table_row_count(client, dataset, table) == sum(rows.values())
+        held = engine.held_versions(client, dataset, table, [*rows, "2021-06"])
+    assert held == {**{f.month: f.version for f in files}, "2021-06": None}
+    assert "new_fee" in files[-1].file_schema.names
