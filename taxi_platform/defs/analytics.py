@@ -17,7 +17,7 @@ from taxi_platform.catalog import (
     Engine,
     TaxiDataset,
 )
-from taxi_platform.defs.month_runs import MonthReport, report_months
+from taxi_platform.defs.month_runs import SINK_RETRY, MonthReport, report_months
 from taxi_platform.defs.resources import PostgresResource, WarehouseResource
 from taxi_platform.lib import marts
 from taxi_platform.lib.warehouse import bigquery as bigquery_engine
@@ -117,6 +117,7 @@ def build_analytics_assets(
             },
             "automation_condition": automation_condition,
             "backfill_policy": backfill_policy,
+            "retry_policy": SINK_RETRY,  # a transient warehouse error (say, a deadlock)
         }
 
     @dg.asset(description=_DESCRIPTION.format(where="BigQuery"), **common("bigquery"))

@@ -62,7 +62,8 @@ def _ensure_table(
 ) -> None:
     """Create the schema and the table (with a month index, or a primary key) if missing, add
     the columns it lacks (history is not reloaded: older rows hold null there), and convert
-    `timestamptz` columns to wall-clock `timestamp`."""
+    `timestamptz` columns to wall-clock `timestamp`. A table that needs none of it is not
+    altered, so no lock is taken on it that would wait for (or deadlock with) a reader."""
     definition = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(POSTGRES_TYPES[kind]))
         for name, kind in columns
@@ -75,12 +76,21 @@ def _ensure_table(
         conn.execute(
             sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(_table(schema, table), definition)
         )
-        for name, kind in columns:
-            conn.execute(
-                sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
-                    _table(schema, table), sql.Identifier(name), sql.SQL(POSTGRES_TYPES[kind])
-                )
+        present = {
+            name
+            for (name,) in conn.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_schema = %s AND table_name = %s",
+                (schema, table),
             )
+        }
+        for name, kind in columns:
+            if name not in present:
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+                        _table(schema, table), sql.Identifier(name), sql.SQL(POSTGRES_TYPES[kind])
+                    )
+                )
         _to_wall_clock(conn, schema, table)
         if not primary_key:
             _ensure_month_index(conn, schema, table)
@@ -90,18 +100,22 @@ def _ensure_month_index(conn: psycopg.Connection, schema: str, table: str) -> No
     """A BRIN index on the month column: a month's rows arrive together, so block ranges find
     them for the DELETE, and COPY pays almost nothing to maintain it (a B-tree, which tables
     made before had, costs a COPY about a fifth of its speed)."""
-    conn.execute(
-        sql.SQL("DROP INDEX IF EXISTS {}").format(
-            sql.Identifier(schema, f"{table}_{SOURCE_MONTH.name}_idx")
+    b_tree, brin = f"{table}_{SOURCE_MONTH.name}_idx", f"{table}_{SOURCE_MONTH.name}_brin"
+    present = {
+        name
+        for (name,) in conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
+            (schema, table),
         )
-    )
-    conn.execute(
-        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING brin ({})").format(
-            sql.Identifier(f"{table}_{SOURCE_MONTH.name}_brin"),
-            _table(schema, table),
-            sql.Identifier(SOURCE_MONTH.name),
+    }
+    if b_tree in present:
+        conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(schema, b_tree)))
+    if brin not in present:
+        conn.execute(
+            sql.SQL("CREATE INDEX {} ON {} USING brin ({})").format(
+                sql.Identifier(brin), _table(schema, table), sql.Identifier(SOURCE_MONTH.name)
+            )
         )
-    )
 
 
 def _to_wall_clock(conn: psycopg.Connection, schema: str, table: str) -> None:

@@ -94,3 +94,22 @@ def test_a_b_tree_month_index_becomes_brin_and_the_month_loads_once(
     assert list(indexes) == ["yellow_trips_source_month_brin"]
     assert "USING brin (source_month)" in indexes["yellow_trips_source_month_brin"]
     assert landed == [rows, rows] and held == rows
+
+
+def test_ensuring_a_table_already_in_shape_does_not_wait_for_its_readers(
+    local_resources: dict[str, Any],
+) -> None:
+    """Two mart months built at once each ensure the trip tables the other is reading: a
+    table already in shape must not be altered, or the two deadlock."""
+    postgres = local_resources["postgres"]
+    schema = "ensure_locks"
+    with postgres.connect() as reader, postgres.connect() as other:
+        engine.ensure_trips_table(reader, schema, YELLOW)
+        reader.commit()
+        table = sql.Identifier(schema, trips_table(YELLOW))
+        reader.execute(sql.SQL("SELECT count(*) FROM {}").format(table))  # holds its read lock
+        other.execute("SET lock_timeout = '2s'")
+
+        engine.ensure_trips_table(other, schema, YELLOW)  # before: timed out on the lock
+
+        reader.rollback()
