@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from devstack.processes import terminate
 from devstack.services import REPO_ROOT, ServiceError, stack_env, state_dir_path
 
 START_TIMEOUT_SECONDS = 90.0
@@ -153,16 +153,7 @@ def _alive(pid: int) -> bool:
 
 
 def _terminate(pid: int) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        if not _alive(pid):
-            return
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        while time.monotonic() < deadline and _alive(pid):
-            time.sleep(0.05)
+    terminate(pid, lambda: _alive(pid), STOP_GRACE_SECONDS)
 
 
 def main(argv: list[str] | None = None) -> int:

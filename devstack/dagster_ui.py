@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import requests
 
+from devstack.processes import terminate
 from devstack.services import stack_env
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -145,16 +145,7 @@ def stop_ui(state_dir: Path, grace: float = 15) -> None:
     if not pid_file.exists():
         return
     pid = int(pid_file.read_text().split()[0])
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and _alive(pid):
-            time.sleep(0.2)
-        if not _alive(pid):
-            break
+    terminate(pid, lambda: _alive(pid), grace, poll=0.2)
     pid_file.unlink(missing_ok=True)
 
 

