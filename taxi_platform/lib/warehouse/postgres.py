@@ -76,14 +76,13 @@ def _ensure_table(
         conn.execute(
             sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(_table(schema, table), definition)
         )
-        present = {
-            name
-            for (name,) in conn.execute(
-                "SELECT column_name FROM information_schema.columns"
-                " WHERE table_schema = %s AND table_name = %s",
+        present = dict(
+            conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns"
+                " WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
                 (schema, table),
-            )
-        }
+            ).fetchall()
+        )
         for name, kind in columns:
             if name not in present:
                 conn.execute(
@@ -91,7 +90,8 @@ def _ensure_table(
                         _table(schema, table), sql.Identifier(name), sql.SQL(POSTGRES_TYPES[kind])
                     )
                 )
-        _to_wall_clock(conn, schema, table)
+        zoned = [name for name, kind in present.items() if kind == "timestamp with time zone"]
+        _to_wall_clock(conn, schema, table, zoned)
         if not primary_key:
             _ensure_month_index(conn, schema, table)
 
@@ -118,14 +118,9 @@ def _ensure_month_index(conn: psycopg.Connection, schema: str, table: str) -> No
         )
 
 
-def _to_wall_clock(conn: psycopg.Connection, schema: str, table: str) -> None:
-    """Convert the table's `timestamptz` columns (tables created before timestamps were
+def _to_wall_clock(conn: psycopg.Connection, schema: str, table: str, zoned: list[str]) -> None:
+    """Convert the table's `timestamptz` columns `zoned` (tables created before timestamps were
     wall-clock) to `timestamp`: the UTC-labelled values keep their digits."""
-    zoned = conn.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = %s"
-        " AND table_name = %s AND data_type = 'timestamp with time zone' ORDER BY ordinal_position",
-        (schema, table),
-    ).fetchall()
     if zoned:
         conn.execute(
             sql.SQL("ALTER TABLE {} {}").format(
@@ -134,7 +129,7 @@ def _to_wall_clock(conn: psycopg.Connection, schema: str, table: str) -> None:
                     sql.SQL("ALTER COLUMN {0} TYPE timestamp USING {0} AT TIME ZONE 'UTC'").format(
                         sql.Identifier(name)
                     )
-                    for (name,) in zoned
+                    for name in zoned
                 ),
             )
         )
