@@ -1,7 +1,6 @@
 """The analytics assets: zone_daily_revenue, built month by month inside BigQuery and
 PostgreSQL from the one query in `taxi_platform.lib.marts`."""
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +16,7 @@ from taxi_platform.catalog import (
     Engine,
     TaxiDataset,
 )
-from taxi_platform.defs.month_runs import SINK_RETRY, MonthReport, report_months
+from taxi_platform.defs.month_runs import SINK_RETRY, MonthReport, report_months, run_months
 from taxi_platform.defs.resources import PostgresResource, WarehouseResource
 from taxi_platform.lib import marts
 from taxi_platform.lib.warehouse import bigquery as bigquery_engine
@@ -69,19 +68,18 @@ def column_lineage(engine: Engine) -> dg.TableColumnLineage:
 
 def _build_months(context: dg.AssetExecutionContext, build: MonthBuilder) -> dg.MaterializeResult:
     """Build each of the run's months of the mart, each reported on its own partition."""
-    reports = []
-    for month in context.partition_keys:
-        started = time.monotonic()
-        try:
-            summary, sources = build(month)
-        except marts.MissingInputError as err:
-            raise dg.Failure(description=f"{month}: {err}", allow_retries=False) from err
+
+    def build_month(month: str) -> marts.MonthSummary:
+        summary, sources = build(month)
         missing = [ds.name for ds in marts.MART_DATASETS if ds not in sources]
         if missing:
             context.log.warning(f"{month}: no trips table yet for {', '.join(missing)}")
-        seconds = round(time.monotonic() - started, 3)
-        reports.append(MonthReport(month, summary.metadata(), seconds))
-    return report_months(context, reports)
+        return summary
+
+    runs = run_months(context, MART_TABLE, build_month)
+    return report_months(
+        context, [MonthReport(run.month, run.value.metadata(), run.seconds) for run in runs]
+    )
 
 
 def build_analytics_assets(

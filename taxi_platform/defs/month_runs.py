@@ -9,17 +9,24 @@ from typing import Any, Generic, TypeVar
 
 import dagster as dg
 
-from taxi_platform.catalog import TaxiDataset
 from taxi_platform.defs.metadata import legible
 from taxi_platform.lib.lake import SourceFileError
+from taxi_platform.lib.marts import MissingInputError
 from taxi_platform.lib.source import DownloadError, NotPublishedError
 from taxi_platform.settings import Settings
 
 SINK_RETRY = dg.RetryPolicy(
     max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
-# Bad input: failing again cannot help.
-SOURCE_ERRORS = (NotPublishedError, DownloadError, SourceFileError, FileNotFoundError)
+# Bad input (a source file, or a mart's input table, missing or broken): failing again at once
+# cannot help.
+BAD_INPUT = (
+    NotPublishedError,
+    DownloadError,
+    SourceFileError,
+    FileNotFoundError,
+    MissingInputError,
+)
 T = TypeVar("T")
 
 
@@ -38,43 +45,42 @@ class MonthRun(Generic[T]):
 
 
 def run_months(
-    context: dg.AssetExecutionContext, ds: TaxiDataset, work: Callable[[str], T]
+    context: dg.AssetExecutionContext, what: str, work: Callable[[str], T]
 ) -> list[MonthRun[T]]:
     """Run `work` for each of the run's months, oldest first. Bad input fails without retries,
-    after the other months are tried, in one line naming each bad month's dataset, month, file
-    and reason; any other error (a sink down) names them too and may be retried."""
+    after the other months are tried, in one line naming `what` (the dataset, or the mart),
+    each bad month, its file and reason; any other error (a sink down) names them too and
+    may be retried."""
     runs, bad = [], []
     for month in context.partition_keys:
         try:
-            runs.append(_run_month(context, ds, month, work))
-        except SOURCE_ERRORS as err:
-            bad.append(f"{ds.name} {month}: {err}")
+            runs.append(_run_month(context, what, month, work))
+        except BAD_INPUT as err:
+            bad.append(f"{what} {month}: {err}")
     if bad:
         raise dg.Failure(description="; ".join(bad), allow_retries=False)
     return runs
 
 
 def _run_month(
-    context: dg.AssetExecutionContext, ds: TaxiDataset, month: str, work: Callable[[str], T]
+    context: dg.AssetExecutionContext, what: str, month: str, work: Callable[[str], T]
 ) -> MonthRun[T]:
     started = time.monotonic()
-    value = _attempt(context, f"{ds.name} {month}", lambda: work(month))
+    value = _attempt(context, f"{what} {month}", lambda: work(month))
     return MonthRun(month, value, round(time.monotonic() - started, 3))
 
 
 def run_batch(
-    context: dg.AssetExecutionContext,
-    ds: TaxiDataset,
-    work: Callable[[list[str]], dict[str, T]],
+    context: dg.AssetExecutionContext, what: str, work: Callable[[list[str]], dict[str, T]]
 ) -> list[MonthRun[T]]:
     """Run `work` once for all of the run's months (one load job, one transaction); each month
-    gets its value and its share of the seconds. A failure names dataset and months."""
+    gets its value and its share of the seconds. A failure names `what` and the months."""
     months = list(context.partition_keys)
-    label = f"{ds.name} {months[0]}" + (f"..{months[-1]}" if len(months) > 1 else "")
+    label = f"{what} {months[0]}" + (f"..{months[-1]}" if len(months) > 1 else "")
     started = time.monotonic()
     try:
         values = _attempt(context, label, lambda: work(months))
-    except SOURCE_ERRORS as err:
+    except BAD_INPUT as err:
         raise dg.Failure(description=f"{label}: {err}", allow_retries=False) from err
     seconds = round((time.monotonic() - started) / len(months), 3)
     return [MonthRun(month, values[month], seconds) for month in months]
@@ -85,7 +91,7 @@ def _attempt(context: dg.AssetExecutionContext, label: str, work: Callable[[], T
     naming `label`, the step and the attempt, and may be retried."""
     try:
         return work()
-    except (*SOURCE_ERRORS, dg.Failure):
+    except (*BAD_INPUT, dg.Failure):
         raise
     except Exception as err:
         reason = (str(err).strip().splitlines() or [""])[0][:200]
@@ -164,22 +170,22 @@ def _evaluation(result: dg.AssetCheckResult, month: str) -> dg.AssetCheckEvaluat
 
 def _batch_results(reports: Sequence[MonthReport]) -> list[dg.AssetCheckResult]:
     """One result per check for the batch: passed when every month passed."""
-    by_check: dict[tuple[dg.AssetKey | None, str | None], list[tuple[str, bool]]] = {}
-    severity: dict[tuple[dg.AssetKey | None, str | None], dg.AssetCheckSeverity] = {}
+    by_check: dict[tuple[dg.AssetKey | None, str | None], list[tuple[str, dg.AssetCheckResult]]]
+    by_check = {}
     for report in reports:
         for result in report.checks:
             key = (result.asset_key, result.check_name)
-            by_check.setdefault(key, []).append((report.month, result.passed))
-            severity[key] = result.severity
+            by_check.setdefault(key, []).append((report.month, result))
     return [
         dg.AssetCheckResult(
             asset_key=asset_key,
             check_name=name,
-            passed=all(passed for _, passed in outcomes),
-            severity=severity[(asset_key, name)],
+            passed=all(result.passed for _, result in outcomes),
+            severity=outcomes[0][1].severity,
             metadata={
                 "months": len(outcomes),
-                "failed_months": ", ".join(m for m, passed in outcomes if not passed) or "none",
+                "failed_months": ", ".join(m for m, result in outcomes if not result.passed)
+                or "none",
             },
             description="The batch's months; each month's evaluation is on its partition.",
         )

@@ -136,7 +136,7 @@ def _raw_asset(ds: TaxiDataset, source: Source, common: dict[str, Any]) -> dg.As
             }
             return MonthReport(month, {**metadata, **provenance}, run.seconds)
 
-        runs = run_months(context, ds, land)
+        runs = run_months(context, ds.name, land)
         return report_months(
             context,
             [report(run) for run in runs],
@@ -195,7 +195,7 @@ def _lake_asset(ds: TaxiDataset, source: Source, downstream: dict[str, Any]) -> 
             return CleanedMonth(report, quality, audit, dst, _cleaned_metadata(report, audit, dst))
 
         share = config.max_out_of_month_share
-        runs = run_months(context, ds, clean)
+        runs = run_months(context, ds.name, clean)
         audited = [
             MonthReport(
                 run.month,
@@ -289,7 +289,7 @@ def _gcs_asset(ds: TaxiDataset, sink: dict[str, Any]) -> dg.AssetsDefinition:
             context,
             [
                 MonthReport(run.month, run.value[0], run.seconds, [run.value[1]])
-                for run in run_months(context, ds, upload)
+                for run in run_months(context, ds.name, upload)
             ],
         )
 
@@ -381,7 +381,7 @@ def _bigquery_asset(
                     for m in months
                 }
 
-            return _warehouse_result(context, spec["key"], run_batch(context, ds, load))
+            return _warehouse_result(context, spec["key"], run_batch(context, ds.name, load))
 
     return bigquery_trips
 
@@ -413,7 +413,7 @@ def _postgres_asset(
                 rows = postgres_engine.replace_month(conn, postgres.schema, ds, month, src, version)
             return LoadedMonth(rows, parquet_rows(src), version, loaded=True)
 
-        return _warehouse_result(context, spec["key"], run_months(context, ds, load))
+        return _warehouse_result(context, spec["key"], run_months(context, ds.name, load))
 
     return postgres_trips
 
