@@ -31,6 +31,12 @@ LAYERS = {
     "bigquery": "bigquery",
     "postgres": "postgres",
 }
+_RUN_MILESTONES = {
+    dg.DagsterEventType.RUN_ENQUEUED,
+    dg.DagsterEventType.RUN_DEQUEUED,
+    dg.DagsterEventType.RUN_STARTING,
+    dg.DagsterEventType.RUN_START,
+}
 _STEP_END = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
 _RUN_END = {
     dg.DagsterEventType.RUN_SUCCESS,
@@ -54,6 +60,7 @@ def run_timeline(entries: Sequence[Any]) -> dict[str, Any]:
     steps: dict[str, float] = defaultdict(float)
     milestones: dict[str, float] = {}
     metadata: dict[str, dict[str, Any]] = {}
+    first_step = 0.0
     for entry in entries:
         event = entry.dagster_event
         if event is None:
@@ -61,17 +68,23 @@ def run_timeline(entries: Sequence[Any]) -> dict[str, Any]:
         kind = event.event_type
         if kind == dg.DagsterEventType.STEP_START:
             starts[entry.step_key] = entry.timestamp
+            first_step = first_step or entry.timestamp
         elif kind in _STEP_END and entry.step_key in starts:
             steps[entry.step_key] += entry.timestamp - starts.pop(entry.step_key)
         elif kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
             values = entry.asset_materialization.metadata
             metadata[entry.step_key] = {k: getattr(v, "value", v) for k, v in values.items()}
-        elif kind in (dg.DagsterEventType.RUN_STARTING, dg.DagsterEventType.RUN_START):
+        elif kind in _RUN_MILESTONES:
             milestones.setdefault(kind.name, entry.timestamp)
         elif kind in _RUN_END:
             milestones["RUN_END"] = entry.timestamp
             milestones["status"] = kind.name
-    return {"steps": dict(steps), "milestones": milestones, "metadata": metadata}
+    return {
+        "steps": dict(steps),
+        "milestones": milestones,
+        "metadata": metadata,
+        "first_step": first_step,
+    }
 
 
 def one_month(month: str) -> dict[str, Any]:
@@ -155,6 +168,11 @@ def backfill_stats(instance: dg.DagsterInstance, backfill_id: str) -> dict[str, 
                 "partitions": _partitions(record.dagster_run.tags),
                 "steps": len(timeline["steps"]),
                 "created": created,
+                "enqueued_seconds": ms.get("RUN_ENQUEUED", created) - created,
+                "dequeued_seconds": ms.get("RUN_DEQUEUED", starting) - created,
+                "first_step_seconds": timeline["first_step"] - start
+                if timeline["first_step"]
+                else 0.0,
                 "queued_seconds": starting - created,
                 "launch_seconds": start - starting,
                 "run_seconds": end - start,

@@ -104,11 +104,14 @@ def running_ui(state_dir: Path) -> str | None:
 
 
 def start_ui(
-    state_dir: Path, port: int = DEFAULT_PORT, settings: dict[str, str] | None = None
+    state_dir: Path,
+    port: int = DEFAULT_PORT,
+    settings: dict[str, str] | None = None,
+    project: Path = REPO_ROOT,
 ) -> str:
-    """Start `dg dev` (the project in pyproject.toml) on 127.0.0.1 in its own process group,
-    with extra `settings` in its environment; return its URL (that of the one already running
-    for `state_dir`, if any)."""
+    """Start `dg dev` (the project in `project`'s pyproject.toml: this checkout, or another one
+    to measure against) on 127.0.0.1 in its own process group, with extra `settings` in its
+    environment; return its URL (that of the one already running for `state_dir`, if any)."""
     running = running_ui(state_dir)
     if running:
         wait_ready(running)
@@ -127,7 +130,7 @@ def start_ui(
             "--port",
             str(port),
         ],
-        cwd=REPO_ROOT,
+        cwd=project,
         env=env,
         stdout=(log / "dg_dev.log").open("ab"),
         stderr=subprocess.STDOUT,

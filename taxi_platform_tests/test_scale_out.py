@@ -110,7 +110,10 @@ def test_celery_without_a_broker_is_refused(monkeypatch: pytest.MonkeyPatch) -> 
 def test_local_instance_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = _instance_config("dagster.yaml", tmp_path, monkeypatch)
 
-    assert "postgres" in config["storage"]
+    for kind in ("run_storage", "event_log_storage", "schedule_storage"):
+        storage = config[kind]
+        assert storage["module"] == "taxi_platform.dagster_storage"
+        assert storage["config"]["postgres_db"]["db_name"] == {"env": "DAGSTER_PG_DATABASE"}
 
 
 def test_k8s_instance_launches_runs_as_kubernetes_jobs(
@@ -159,4 +162,5 @@ def test_k8s_instance_keeps_the_local_storage() -> None:
     local = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
     k8s = yaml.safe_load((DEPLOY / "dagster-k8s.yaml").read_text())
 
-    assert k8s["storage"] == local["storage"]
+    for kind in ("run_storage", "event_log_storage", "schedule_storage"):
+        assert k8s[kind] == local[kind]

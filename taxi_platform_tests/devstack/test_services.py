@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import redis
+from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery, storage
@@ -155,7 +156,8 @@ def test_dagster_instance_storage_is_postgres(stack_environ: dict[str, str]) -> 
     assert (home / "dagster.yaml").is_file()
     with dg.DagsterInstance.get() as instance:
         assert instance.get_runs() == []
-        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert isinstance(instance.run_storage, PostgresRunStorage)
+        assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 2
     with pg_connect({**stack_environ, "PG_DATABASE": "dagster"}) as conn:
