@@ -120,13 +120,13 @@ def report_months(
 ) -> dg.MaterializeResult:
     """The materialization of the run's months, each with its own numbers and check results.
 
-    A run of one month reports as Dagster does for one partition. A run of several months
-    (a backfill batch) adds each month's metadata to its own partition and records each
-    month's check evaluations on it; the run's own check results then sum up the batch (a
-    blocking one fails when any month fails it). `data_version` is for a one-month run: a
-    batch's months are versioned by their metadata (`version`, `sha256`)."""
+    A run of one partition reports as Dagster does. A run of a range of months (a backfill
+    batch, even of one month) adds each month's metadata to its own partition and records
+    each month's check evaluations on it; the run's own check results then sum up the batch
+    (a blocking one fails when any month fails it). `data_version` is for a run of one
+    partition: a batch's months are versioned by their metadata (`version`, `sha256`)."""
     checks = record_checks(context, reports)
-    if len(reports) == 1:
+    if context.has_partition_key:
         (report,) = reports
         return dg.MaterializeResult(
             metadata=_metadata(report), check_results=checks, data_version=data_version
@@ -141,9 +141,10 @@ def report_months(
 def record_checks(
     context: dg.AssetExecutionContext, reports: Sequence[MonthReport]
 ) -> list[dg.AssetCheckResult]:
-    """The check results for the run to yield: one month's own, or, for a batch, one per check
-    summing up its months, after each month's evaluation is recorded on its partition."""
-    if len(reports) == 1:
+    """The check results for the run to yield: its partition's own, or, for a range of months,
+    one per check summing them up, after each month's evaluation is recorded on its partition
+    (Dagster puts a ranged run's check results on no partition)."""
+    if context.has_partition_key:
         return list(reports[0].checks)
     for report in reports:
         for result in report.checks:

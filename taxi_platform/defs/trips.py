@@ -140,7 +140,9 @@ def _raw_asset(ds: TaxiDataset, source: Source, common: dict[str, Any]) -> dg.As
         return report_months(
             context,
             [report(run) for run in runs],
-            data_version=dg.DataVersion(runs[0].value[1].sha256) if len(runs) == 1 else None,
+            data_version=dg.DataVersion(runs[0].value[1].sha256)
+            if context.has_partition_key
+            else None,
         )
 
     return raw_trips

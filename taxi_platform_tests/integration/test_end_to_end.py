@@ -109,3 +109,30 @@ def test_a_batch_of_months_lands_each_month_and_reports_it_on_its_own_partition(
             assert checked == check_names[key], (key, month)
     assert all(e.passed for e in evaluations)
     assert len({layer_counts(local_resources, YELLOW, m)["lake_rows"] for m in months}) == 3
+
+
+def test_a_range_of_one_month_puts_its_checks_on_the_month(
+    stack_dir: Path, local_resources: dict[str, Any]
+) -> None:
+    # A job backfill with a backfill policy launches even one month as a range.
+    write_month(YELLOW, "2020-07", 300, stack_dir / "mirror")
+
+    result = dg.materialize(
+        build_trip_assets(YELLOW, monthly_partitions(), COURSE_MIRROR),
+        tags={
+            "dagster/asset_partition_range_start": "2020-07",
+            "dagster/asset_partition_range_end": "2020-07",
+        },
+        resources=resources_for("local"),
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+
+    assert result.success
+    on_month = {
+        (e.asset_key, e.check_name)
+        for e in result.get_asset_check_evaluations()
+        if e.partition == "2020-07"
+    }
+    for assets_def in build_trip_assets(YELLOW, monthly_partitions(), COURSE_MIRROR):
+        for check in assets_def.check_keys:
+            assert (check.asset_key, check.name) in on_month
