@@ -67,6 +67,21 @@ def test_unchanged_source_is_not_downloaded_again(stack: dict[str, str]) -> None
     assert raw.materialization.metadata["unchanged"].value is True
 
 
+def _materialize_range(
+    first: str, last: str, instance: dg.DagsterInstance
+) -> dg.ExecuteInProcessResult:
+    """Every yellow layer in one run over the months `first`..`last`, as a backfill batch."""
+    return dg.materialize(
+        build_trip_assets(YELLOW, monthly_partitions(), COURSE_MIRROR),
+        tags={
+            "dagster/asset_partition_range_start": first,
+            "dagster/asset_partition_range_end": last,
+        },
+        resources=resources_for("local"),
+        instance=instance,
+    )
+
+
 def test_a_batch_of_months_lands_each_month_and_reports_it_on_its_own_partition(
     stack_dir: Path, local_resources: dict[str, Any]
 ) -> None:
@@ -75,15 +90,7 @@ def test_a_batch_of_months_lands_each_month_and_reports_it_on_its_own_partition(
         write_month(YELLOW, month, rows, stack_dir / "mirror")
     instance = dg.DagsterInstance.ephemeral()
 
-    result = dg.materialize(
-        build_trip_assets(YELLOW, monthly_partitions(), COURSE_MIRROR),
-        tags={
-            "dagster/asset_partition_range_start": "2020-04",
-            "dagster/asset_partition_range_end": "2020-06",
-        },
-        resources=resources_for("local"),
-        instance=instance,
-    )
+    result = _materialize_range("2020-04", "2020-06", instance)
 
     assert result.success
     keys = trip_asset_keys(YELLOW)
@@ -117,15 +124,7 @@ def test_a_range_of_one_month_puts_its_checks_on_the_month(
     # A job backfill with a backfill policy launches even one month as a range.
     write_month(YELLOW, "2020-07", 300, stack_dir / "mirror")
 
-    result = dg.materialize(
-        build_trip_assets(YELLOW, monthly_partitions(), COURSE_MIRROR),
-        tags={
-            "dagster/asset_partition_range_start": "2020-07",
-            "dagster/asset_partition_range_end": "2020-07",
-        },
-        resources=resources_for("local"),
-        instance=dg.DagsterInstance.ephemeral(),
-    )
+    result = _materialize_range("2020-07", "2020-07", dg.DagsterInstance.ephemeral())
 
     assert result.success
     on_month = {
