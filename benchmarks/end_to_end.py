@@ -60,7 +60,6 @@ def run_timeline(entries: Sequence[Any]) -> dict[str, Any]:
     steps: dict[str, float] = defaultdict(float)
     milestones: dict[str, float] = {}
     metadata: dict[str, dict[str, Any]] = {}
-    first_step = 0.0
     for entry in entries:
         event = entry.dagster_event
         if event is None:
@@ -68,7 +67,7 @@ def run_timeline(entries: Sequence[Any]) -> dict[str, Any]:
         kind = event.event_type
         if kind == dg.DagsterEventType.STEP_START:
             starts[entry.step_key] = entry.timestamp
-            first_step = first_step or entry.timestamp
+            milestones.setdefault("FIRST_STEP_START", entry.timestamp)
         elif kind in _STEP_END and entry.step_key in starts:
             steps[entry.step_key] += entry.timestamp - starts.pop(entry.step_key)
         elif kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
@@ -79,12 +78,7 @@ def run_timeline(entries: Sequence[Any]) -> dict[str, Any]:
         elif kind in _RUN_END:
             milestones["RUN_END"] = entry.timestamp
             milestones["status"] = kind.name
-    return {
-        "steps": dict(steps),
-        "milestones": milestones,
-        "metadata": metadata,
-        "first_step": first_step,
-    }
+    return {"steps": dict(steps), "milestones": milestones, "metadata": metadata}
 
 
 def one_month(month: str) -> dict[str, Any]:
@@ -170,9 +164,7 @@ def backfill_stats(instance: dg.DagsterInstance, backfill_id: str) -> dict[str, 
                 "created": created,
                 "enqueued_seconds": ms.get("RUN_ENQUEUED", created) - created,
                 "dequeued_seconds": ms.get("RUN_DEQUEUED", starting) - created,
-                "first_step_seconds": timeline["first_step"] - start
-                if timeline["first_step"]
-                else 0.0,
+                "first_step_seconds": ms.get("FIRST_STEP_START", start) - start,
                 "queued_seconds": starting - created,
                 "launch_seconds": start - starting,
                 "run_seconds": end - start,

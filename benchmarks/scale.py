@@ -31,7 +31,7 @@ STEPS = {
         "24",
         "--baseline",
         ISSUE_COMMIT,
-    ],  # fmt: skip
+    ],
     "full history": ["benchmarks.backfill", "--label", "full-history", "--full-history"],
     "targets": ["benchmarks.targets"],
     "projection": ["benchmarks.projection"],
