@@ -44,6 +44,7 @@ def _backfill(per_minute: float, not_step: float, failed: int = 0) -> dict:
         "pickup_seconds": 28.0,
         "dataset_months_per_minute": per_minute,
         "not_step_share": not_step,
+        "not_step_share_after_pickup": not_step / 2,
     }
 
 
