@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from benchmarks.backfill import MEAN_PICKUP_SECONDS
+from benchmarks.backfill import CONCURRENT_RUNS, MEAN_PICKUP_SECONDS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GIB_MB = 1024.0
@@ -47,6 +47,10 @@ def targets(memory: list[dict], after: dict, dry_run: dict) -> str:
     beside = f"{rate / ISSUE_BASELINE:.2f}× the issue's {ISSUE_BASELINE:g}/min"
     overhead = after["not_step_share"]
     after_pickup = after["not_step_share_after_pickup"]
+    # The share if the runs cost nothing but their steps, split evenly over the run slots: the
+    # pickup alone.
+    slot_step = after["step_seconds"] / CONCURRENT_RUNS
+    pickup_only = 1 - slot_step / (MEAN_PICKUP_SECONDS + slot_step)
     lines = [
         "# Scale targets (`python -m benchmarks.targets`)",
         "",
@@ -74,8 +78,8 @@ def targets(memory: list[dict], after: dict, dry_run: dict) -> str:
         _row(
             "not step work ≤ 20 % of the backfill's wall",
             f"{overhead:.0%} of the wall ({MEAN_PICKUP_SECONDS:.0f} s of it the daemon's mean"
-            f" pickup; {after['pickup_seconds']:.0f} s measured); {after_pickup:.0%} of the wall"
-            " after the pickup",
+            f" pickup; {after['pickup_seconds']:.0f} s measured; {pickup_only:.0%} with no launch"
+            f" or queue at all); {after_pickup:.0%} of the wall after the pickup",
             overhead <= 0.2,
         ),
         _row(
