@@ -105,31 +105,31 @@ def _attempt(context: dg.AssetExecutionContext, label: str, work: Callable[[], T
 
 @dataclass(frozen=True)
 class MonthReport:
-    """One month's metadata and check results, for its own partition."""
+    """One month's metadata, check results and data version, for its own partition."""
 
     month: str
     metadata: dict[str, Any]
     seconds: float
     checks: Sequence[dg.AssetCheckResult] = ()
+    data_version: dg.DataVersion | None = None
 
 
 def report_months(
-    context: dg.AssetExecutionContext,
-    reports: Sequence[MonthReport],
-    data_version: dg.DataVersion | None = None,
+    context: dg.AssetExecutionContext, reports: Sequence[MonthReport]
 ) -> dg.MaterializeResult:
     """The materialization of the run's months, each with its own numbers and check results.
 
     A run of one partition reports as Dagster does. A run of a range of months (a backfill
     batch, even of one month) adds each month's metadata to its own partition and records
     each month's check evaluations on it; the run's own check results then sum up the batch
-    (a blocking one fails when any month fails it). `data_version` is for a run of one
-    partition: a batch's months are versioned by their metadata (`version`, `sha256`)."""
+    (a blocking one fails when any month fails it). A month's data version is recorded by a
+    run of one partition: Dagster gives a ranged materialization one data version, so a
+    batch's months are versioned by their metadata (`version`, `sha256`)."""
     checks = record_checks(context, reports)
     if context.has_partition_key:
         (report,) = reports
         return dg.MaterializeResult(
-            metadata=_metadata(report), check_results=checks, data_version=data_version
+            metadata=_metadata(report), check_results=checks, data_version=report.data_version
         )
     for report in reports:
         context.add_asset_metadata(_metadata(report), partition_key=report.month)

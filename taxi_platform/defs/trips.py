@@ -134,16 +134,15 @@ def _raw_asset(ds: TaxiDataset, source: Source, common: dict[str, Any]) -> dg.As
                 "path": dg.MetadataValue.path(str(catalog.raw_path(lake.path, source, ds, month))),
                 "manifest": dg.MetadataValue.path(str(catalog.manifest_path(lake.path, ds, month))),
             }
-            return MonthReport(month, {**metadata, **provenance}, run.seconds)
+            return MonthReport(
+                month,
+                {**metadata, **provenance},
+                run.seconds,
+                data_version=dg.DataVersion(release.sha256),
+            )
 
         runs = run_months(context, ds.name, land)
-        return report_months(
-            context,
-            [report(run) for run in runs],
-            data_version=dg.DataVersion(runs[0].value[1].sha256)
-            if context.has_partition_key
-            else None,
-        )
+        return report_months(context, [report(run) for run in runs])
 
     return raw_trips
 
