@@ -19,11 +19,11 @@ def layer_counts(resources: dict[str, Any], ds: TaxiDataset, month: str) -> dict
     warehouse = resources["bigquery"]
     with warehouse.get_client() as client:
         bigquery.ensure_trips_table(client, warehouse.dataset_id, ds)
-        bq_rows = bigquery.month_row_count(client, warehouse.dataset_id, table, month)
+        bq_rows = bigquery.month_row_counts(client, warehouse.dataset_id, table, [month])[month]
     pg = resources["postgres"]
     with pg.connect() as conn:
         postgres.ensure_trips_table(conn, pg.schema, ds)
-        pg_rows = postgres.month_row_count(conn, pg.schema, table, month)
+        pg_rows = postgres.month_row_counts(conn, pg.schema, table, [month])[month]
     return {
         "lake_rows": parquet_rows(lake_file) if lake_file.exists() else None,
         "gcs_bytes": blob.size if blob is not None else None,

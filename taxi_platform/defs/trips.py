@@ -7,12 +7,11 @@ reports its own numbers on its own partition, whoever launched it. Assets orches
 """
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import pyarrow.parquet as pq
 from pydantic import Field
 
 from taxi_platform import catalog
@@ -55,13 +54,14 @@ from taxi_platform.defs.sensors import build_new_month_sensor
 from taxi_platform.lib.gcs import stored_object, upload_if_changed
 from taxi_platform.lib.lake import CleanReport, csv_to_parquet
 from taxi_platform.lib.lake_parquet import parquet_to_parquet
-from taxi_platform.lib.quality import measure_lake_month, parquet_rows
+from taxi_platform.lib.quality import measure_lake_month
 from taxi_platform.lib.versions import (
     MonthVersions,
     Version,
 )
 from taxi_platform.lib.warehouse import bigquery as bigquery_engine
 from taxi_platform.lib.warehouse import postgres as postgres_engine
+from taxi_platform.lib.warehouse.sink import LakeMonth, SyncedMonth, sync_months
 from taxi_platform.settings import Settings, load_settings, warehouse_tables
 
 # Bumped when a layer's logic changes what it makes of its input: Dagster then marks the months
@@ -297,28 +297,33 @@ def _gcs_asset(ds: TaxiDataset, sink: dict[str, Any]) -> dg.AssetsDefinition:
     return gcs_trips
 
 
-@dataclass(frozen=True)
-class LoadedMonth:
-    rows: int
-    lake_rows: int
-    version: str | None
-    loaded: bool
-
-
 def _warehouse_result(
-    context: dg.AssetExecutionContext, key: dg.AssetKey, runs: list[MonthRun[LoadedMonth]]
+    context: dg.AssetExecutionContext, key: dg.AssetKey, runs: list[MonthRun[SyncedMonth]]
 ) -> dg.MaterializeResult:
-    def report(run: MonthRun[LoadedMonth]) -> MonthReport:
-        loaded = run.value
+    def report(run: MonthRun[SyncedMonth]) -> MonthReport:
+        synced = run.value
         metadata = {
-            "dagster/row_count": loaded.rows,
-            "version": loaded.version,
-            "loaded": loaded.loaded,
+            "dagster/row_count": synced.rows,
+            "version": synced.version,
+            "loaded": synced.loaded,
         }
-        check = rows_match_lake(key, loaded.rows, loaded.lake_rows)
+        check = rows_match_lake(key, synced.rows, synced.lake_rows)
         return MonthReport(run.month, metadata, run.seconds, [check])
 
     return report_months(context, [report(run) for run in runs])
+
+
+def _lake_months(lake: Path, ds: TaxiDataset, months: list[str], bucket: str) -> list[LakeMonth]:
+    """The run's published lake months, with their bucket URIs (for engines loading from it)."""
+    return [
+        LakeMonth(
+            m,
+            catalog.clean_path(lake, ds, m),
+            catalog.gcs_uri(bucket, ds, m) if bucket else "",
+            MonthVersions(lake, ds, m).read().published,
+        )
+        for m in months
+    ]
 
 
 def _sink_spec(
@@ -356,31 +361,11 @@ def _bigquery_asset(
         gcs: LakeBucketResource,
         bigquery: WarehouseResource,
     ) -> dg.MaterializeResult:
-        table = catalog.trips_table(ds)
         with bigquery.get_client() as client:
+            trips = bigquery_engine.trip_sink(client, bigquery.dataset_id, ds)
 
-            def load(months: list[str]) -> dict[str, LoadedMonth]:
-                """Load the months whose lake version the table does not hold, in one job
-                and one transaction; count the others."""
-                dataset = bigquery.dataset_id
-                src = {m: catalog.clean_path(lake.path, ds, m) for m in months}
-                versions = {m: MonthVersions(lake.path, ds, m).read().published for m in months}
-                held = bigquery_engine.held_versions(client, dataset, table, months)
-                stale = [m for m in months if versions[m] is None or held[m] != versions[m]]
-                files = [
-                    bigquery_engine.MonthFile(
-                        m, catalog.gcs_uri(gcs.bucket, ds, m), pq.read_schema(src[m]), versions[m]
-                    )
-                    for m in stale
-                ]
-                rows = bigquery_engine.replace_months(client, dataset, ds, files) if files else {}
-                held_months = [m for m in months if m not in stale]
-                if held_months:
-                    rows |= bigquery_engine.month_row_counts(client, dataset, table, held_months)
-                return {
-                    m: LoadedMonth(rows[m], parquet_rows(src[m]), versions[m], m in stale)
-                    for m in months
-                }
+            def load(months: list[str]) -> dict[str, SyncedMonth]:
+                return sync_months(trips, _lake_months(lake.path, ds, months, gcs.bucket))
 
             return _warehouse_result(context, spec["key"], run_batch(context, ds.name, load))
 
@@ -402,19 +387,12 @@ def _postgres_asset(
     def postgres_trips(
         context: dg.AssetExecutionContext, lake: LakeResource, postgres: PostgresResource
     ) -> dg.MaterializeResult:
-        def load(month: str) -> LoadedMonth:
-            src = catalog.clean_path(lake.path, ds, month)
-            version = MonthVersions(lake.path, ds, month).read().published
-            table = catalog.trips_table(ds)
+        def load(months: list[str]) -> dict[str, SyncedMonth]:
             with postgres.connect() as conn:
-                held = postgres_engine.held_version(conn, postgres.schema, table, month)
-                if version is not None and held == version:
-                    rows = postgres_engine.month_row_count(conn, postgres.schema, table, month)
-                    return LoadedMonth(rows, parquet_rows(src), version, loaded=False)
-                rows = postgres_engine.replace_month(conn, postgres.schema, ds, month, src, version)
-            return LoadedMonth(rows, parquet_rows(src), version, loaded=True)
+                trips = postgres_engine.trip_sink(conn, postgres.schema, ds)
+                return sync_months(trips, _lake_months(lake.path, ds, months, bucket=""))
 
-        return _warehouse_result(context, spec["key"], run_months(context, ds.name, load))
+        return _warehouse_result(context, spec["key"], run_batch(context, ds.name, load))
 
     return postgres_trips
 

@@ -17,7 +17,7 @@ engine's qualified names in their place. The month enters as literals built from
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -69,11 +69,24 @@ MART_INPUTS: tuple[MartInput, ...] = (
 )
 MART_DATASETS: tuple[TaxiDataset, ...] = tuple(i.ds for i in MART_INPUTS)
 SOURCE_DIALECT = "postgres"
-MART_PARTITION_COLUMN = "source_month"
 
 
 class MissingInputError(RuntimeError):
     """An input table of the mart does not exist yet."""
+
+
+def mart_sources(table_exists: Callable[[str], bool], where: str) -> tuple[TaxiDataset, ...]:
+    """The revenue datasets whose trip table exists in `where` (a warehouse's dataset or
+    schema, as `table_exists` sees it); the zone table must exist too."""
+    if not table_exists(ZONE_TABLE):
+        raise MissingInputError(
+            f"{where}.{ZONE_TABLE} does not exist: materialize the zone lookup first"
+        )
+    found = tuple(ds for ds in MART_DATASETS if table_exists(trips_table(ds)))
+    if not found:
+        names = ", ".join(trips_table(ds) for ds in MART_DATASETS)
+        raise MissingInputError(f"none of {names} exists in {where}: load trips first")
+    return found
 
 
 @dataclass(frozen=True)

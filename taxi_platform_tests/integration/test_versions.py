@@ -45,9 +45,9 @@ def _held(resources: dict[str, Any], month: str) -> tuple[str | None, str | None
     table = catalog.trips_table(YELLOW)
     bq, pg = resources["bigquery"], resources["postgres"]
     with bq.get_client() as client:
-        in_bigquery = bigquery_engine.held_version(client, bq.dataset_id, table, month)
+        in_bigquery = bigquery_engine.held_versions(client, bq.dataset_id, table, [month])[month]
     with pg.connect() as conn:
-        in_postgres = postgres_engine.held_version(conn, pg.schema, table, month)
+        in_postgres = postgres_engine.held_versions(conn, pg.schema, table, [month])[month]
     return in_bigquery, in_postgres
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from taxi_platform.catalog import DATASETS_BY_NAME
+from taxi_platform.lib.warehouse.sink import LakeMonth
 
 HOLD_SECONDS = 60  # after the marker, wait here for the kill (far beyond any test's patience)
 
@@ -62,7 +63,8 @@ def _postgres(args: dict[str, Any]) -> None:
 
     ds = DATASETS_BY_NAME[args["dataset"]]
     with pg_connect(application_name=args["application_name"]) as conn:
-        postgres_engine.replace_month(conn, args["schema"], ds, args["month"], Path(args["path"]))
+        lake_month = LakeMonth(args["month"], Path(args["path"]), "")
+        postgres_engine.replace_months(conn, args["schema"], ds, [lake_month])
 
 
 def _bigquery(args: dict[str, Any]) -> None:
@@ -79,9 +81,8 @@ def _bigquery(args: dict[str, Any]) -> None:
 
     LoadJob.result = submitted_then_hold
     ds = DATASETS_BY_NAME[args["dataset"]]
-    bigquery_engine.replace_month(
-        bigquery_client(), args["dataset_id"], ds, args["month"], args["uri"]
-    )
+    lake_month = LakeMonth(args["month"], Path(args["path"]), args["uri"])
+    bigquery_engine.replace_months(bigquery_client(), args["dataset_id"], ds, [lake_month])
 
 
 OPS = {"parquet": _parquet, "gcs": _gcs, "postgres": _postgres, "bigquery": _bigquery}

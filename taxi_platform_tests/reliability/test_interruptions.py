@@ -37,6 +37,7 @@ from taxi_platform.lib.lake import csv_to_parquet
 from taxi_platform.lib.months import month_start
 from taxi_platform.lib.warehouse import bigquery as bigquery_engine
 from taxi_platform.lib.warehouse import postgres as postgres_engine
+from taxi_platform.lib.warehouse.sink import LakeMonth
 from taxi_platform_tests.reliability import killable
 from taxi_platform_tests.reliability.stack import bigquery_client, gcs_bucket, pg_connect
 
@@ -195,7 +196,9 @@ def test_kill_mid_postgres_copy_keeps_previous_month_and_rerun_repairs(
     stack: dict[str, str], versions: Versions, tmp_path: Path
 ) -> None:
     with pg_connect() as conn:
-        postgres_engine.replace_month(conn, NAMESPACE, YELLOW, MONTH, versions.old.parquet)
+        postgres_engine.replace_months(
+            conn, NAMESPACE, YELLOW, [LakeMonth(MONTH, versions.old.parquet, "")]
+        )
     app = f"reliability-{uuid.uuid4().hex[:8]}"
 
     child = _spawn(
@@ -211,7 +214,9 @@ def test_kill_mid_postgres_copy_keeps_previous_month_and_rerun_repairs(
 
     assert _pg_counts(NAMESPACE, MONTH) == (versions.old.rows, versions.old.distinct)
     with pg_connect() as conn:
-        loaded = postgres_engine.replace_month(conn, NAMESPACE, YELLOW, MONTH, versions.new.parquet)
+        loaded = postgres_engine.replace_months(
+            conn, NAMESPACE, YELLOW, [LakeMonth(MONTH, versions.new.parquet, "")]
+        )[MONTH]
     assert loaded == versions.new.rows
     assert _pg_counts(NAMESPACE, MONTH) == (versions.new.rows, versions.new.distinct)
 
@@ -239,12 +244,12 @@ def test_kill_mid_bigquery_load_keeps_previous_month_and_rerun_repairs(
     stack: dict[str, str], versions: Versions, tmp_path: Path
 ) -> None:
     bucket, client = gcs_bucket(), bigquery_client()
-    uris = {}
+    months = {}
     for name, version in (("old", versions.old), ("new", versions.new)):
         key = f"{NAMESPACE}/{name}/{catalog.parquet_name(YELLOW, MONTH)}"
         upload_if_changed(bucket.client, bucket.name, key, version.parquet)
-        uris[name] = f"gs://{bucket.name}/{key}"
-    bigquery_engine.replace_month(client, NAMESPACE, YELLOW, MONTH, uris["old"])
+        months[name] = LakeMonth(MONTH, version.parquet, f"gs://{bucket.name}/{key}")
+    bigquery_engine.replace_months(client, NAMESPACE, YELLOW, [months["old"]])
     marker = tmp_path / "marker"
 
     child = _spawn(
@@ -252,13 +257,14 @@ def test_kill_mid_bigquery_load_keeps_previous_month_and_rerun_repairs(
         dataset="yellow",
         dataset_id=NAMESPACE,
         month=MONTH,
-        uri=uris["new"],
+        uri=months["new"].uri,
+        path=str(versions.new.parquet),
         marker=str(marker),
     )
     _kill_when(child, marker.exists)
 
     assert _bq_counts(client, NAMESPACE, MONTH) == (versions.old.rows, versions.old.distinct)
-    loaded = bigquery_engine.replace_month(client, NAMESPACE, YELLOW, MONTH, uris["new"])
+    loaded = bigquery_engine.replace_months(client, NAMESPACE, YELLOW, [months["new"]])[MONTH]
     assert loaded == versions.new.rows
     assert _bq_counts(client, NAMESPACE, MONTH) == (versions.new.rows, versions.new.distinct)
     # The killed run's own staging table expires a day later on BigQuery (the emulator keeps

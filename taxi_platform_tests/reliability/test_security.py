@@ -43,6 +43,7 @@ from taxi_platform.lib import gcs as gcs_upload
 from taxi_platform.lib.source import DownloadError, download
 from taxi_platform.lib.warehouse import bigquery as bigquery_engine
 from taxi_platform.lib.warehouse import postgres as postgres_engine
+from taxi_platform.lib.warehouse.sink import LakeMonth
 
 REPO = Path(__file__).resolve().parents[2]
 HOSTILE_NAMES = [
@@ -333,8 +334,8 @@ def test_hostile_postgres_schema_is_refused_before_any_sql(name: str, tmp_path: 
         ).schema
     for call in (
         lambda: postgres_engine.ensure_trips_table(conn, name, YELLOW),
-        lambda: postgres_engine.month_row_count(conn, name, trips_table(YELLOW), month),
-        lambda: postgres_engine.replace_month(conn, name, YELLOW, month, src),
+        lambda: postgres_engine.month_row_counts(conn, name, trips_table(YELLOW), [month]),
+        lambda: postgres_engine.replace_months(conn, name, YELLOW, [LakeMonth(month, src, "")]),
     ):
         with pytest.raises(ValueError, match=r"refusing PostgreSQL schema .*: use 1-63 letters"):
             call()
@@ -344,13 +345,14 @@ def test_hostile_postgres_schema_is_refused_before_any_sql(name: str, tmp_path: 
 def test_hostile_bigquery_dataset_is_refused_before_any_request(name: str) -> None:
     client: Any = _NoSqlAllowed()
     month, uri = "2021-01", "gs://taxi-lake/data/yellow/x.parquet"
+    src = Path("unused.parquet")
 
     with pytest.raises(ValueError, match=r"refusing BigQuery dataset"):
         _ = WarehouseResource(project="taxi-local", dataset=name).dataset_id
     for call in (
         lambda: bigquery_engine.ensure_trips_table(client, name, YELLOW),
-        lambda: bigquery_engine.month_row_count(client, name, trips_table(YELLOW), month),
-        lambda: bigquery_engine.replace_month(client, name, YELLOW, month, uri),
+        lambda: bigquery_engine.month_row_counts(client, name, trips_table(YELLOW), [month]),
+        lambda: bigquery_engine.replace_months(client, name, YELLOW, [LakeMonth(month, src, uri)]),
     ):
         with pytest.raises(ValueError, match=r"refusing BigQuery dataset"):
             call()
@@ -362,7 +364,9 @@ def test_hostile_gcp_project_is_refused(project: str) -> None:
     client.__dict__["project"] = project
 
     with pytest.raises(ValueError, match=r"refusing GCP project id"):
-        bigquery_engine.replace_month(client, "taxi", YELLOW, "2021-01", "gs://b/k")
+        bigquery_engine.replace_months(
+            client, "taxi", YELLOW, [LakeMonth("2021-01", Path("unused.parquet"), "gs://b/k")]
+        )
 
 
 @pytest.mark.parametrize("bucket", ["../etc", "Taxi-Lake", "a", "lake/../../x", "x..y"])
@@ -381,8 +385,8 @@ def test_hostile_schema_leaves_the_database_untouched(local_resources: dict[str,
         conn.execute("CREATE TABLE IF NOT EXISTS public.y (id int)")
         conn.commit()
         with pytest.raises(ValueError, match="refusing PostgreSQL schema"):
-            postgres_engine.replace_month(
-                conn, HOSTILE_NAMES[0], YELLOW, "2021-01", Path("unused.parquet")
+            postgres_engine.replace_months(
+                conn, HOSTILE_NAMES[0], YELLOW, [LakeMonth("2021-01", Path("unused.parquet"), "")]
             )
         conn.rollback()
         assert conn.execute("SELECT to_regclass('public.y')").fetchone()[0] == "y"

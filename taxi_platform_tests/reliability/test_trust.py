@@ -194,7 +194,7 @@ def test_a_stopped_postgres_fails_the_sink_naming_step_dataset_and_month(
     assert _materialize([sink], partition_key=MONTH).success  # back up: the month lands once
     rows = pq.read_metadata(catalog.clean_path(local_resources["lake"].path, YELLOW, MONTH))
     with local_resources["postgres"].connect() as conn:
-        count = postgres_engine.month_row_count(
-            conn, local_resources["postgres"].schema, catalog.trips_table(YELLOW), MONTH
-        )
+        count = postgres_engine.month_row_counts(
+            conn, local_resources["postgres"].schema, catalog.trips_table(YELLOW), [MONTH]
+        )[MONTH]
     assert count == rows.num_rows

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from google.api_core.exceptions import BadRequest, NotFound
 from google.api_core.retry import Retry, if_transient_error
 from google.cloud import bigquery
@@ -45,6 +46,7 @@ from taxi_platform.lib import marts
 from taxi_platform.lib.identifiers import gcp_project, lake_version, sql_name
 from taxi_platform.lib.months import month_start
 from taxi_platform.lib.source import verify_zone_lookup
+from taxi_platform.lib.warehouse.sink import LakeMonth, TripSink
 
 JOB_TIMEOUT_S = 900
 UPLOAD_TIMEOUT_S = 60
@@ -153,11 +155,6 @@ def ensure_versions_table(client: bigquery.Client, dataset_id: str) -> str:
     )
 
 
-def held_version(client: bigquery.Client, dataset_id: str, table: str, month: str) -> str | None:
-    """The lake version of `month` that `table` holds (None: not recorded)."""
-    return held_versions(client, dataset_id, table, [month])[month]
-
-
 def held_versions(
     client: bigquery.Client, dataset_id: str, table: str, months: Sequence[str]
 ) -> dict[str, str | None]:
@@ -201,11 +198,6 @@ def _month_param(month: str) -> list[bigquery.ScalarQueryParameter]:
 
 def _months_param(months: Sequence[str]) -> list[bigquery.ArrayQueryParameter]:
     return [bigquery.ArrayQueryParameter("months", "DATE", [month_start(m) for m in months])]
-
-
-def month_row_count(client: bigquery.Client, dataset_id: str, table: str, month: str) -> int:
-    """Rows of `month` in a month-partitioned table."""
-    return month_row_counts(client, dataset_id, table, [month])[month]
 
 
 def month_row_counts(
@@ -294,46 +286,28 @@ def _create_stage(
     return stage_id
 
 
-@dataclass(frozen=True)
-class MonthFile:
-    """A lake month in the bucket: its `gs://` URI, the parquet's schema (the canonical
-    columns, then any the schema does not know) and the lake version it is."""
-
-    month: str
-    uri: str
-    file_schema: pa.Schema | None = None
-    version: str | None = None
-
-
-def replace_month(
-    client: bigquery.Client,
-    dataset_id: str,
-    ds: TaxiDataset,
-    month: str,
-    uri: str,
-    file_schema: pa.Schema | None = None,
-    version: str | None = None,
-) -> int:
-    """Make the trip table's `month` exactly the rows of the parquet at `uri`; return its count."""
-    return replace_months(client, dataset_id, ds, [MonthFile(month, uri, file_schema, version)])[
-        month
-    ]
+def _layouts(
+    ds: TaxiDataset, files: Sequence[LakeMonth]
+) -> dict[tuple[tuple[str, str], ...], list[LakeMonth]]:
+    """The files grouped by the columns they hold beyond the canonical ones (one load job each)."""
+    known = {c.name for c in ds.landed_columns}
+    layouts: dict[tuple[tuple[str, str], ...], list[LakeMonth]] = {}
+    for f in files:
+        extra = [_field(field) for field in pq.read_schema(f.path) if field.name not in known]
+        layouts.setdefault(tuple((x.name, x.field_type) for x in extra), []).append(f)
+    return layouts
 
 
 def replace_months(
-    client: bigquery.Client, dataset_id: str, ds: TaxiDataset, files: Sequence[MonthFile]
+    client: bigquery.Client, dataset_id: str, ds: TaxiDataset, files: Sequence[LakeMonth]
 ) -> dict[str, int]:
-    """Make each month of the trip table exactly the rows of its file, and record its version,
-    all in one transaction; return each month's count. The files are loaded server-side into
-    staging tables of this call alone, one load job per file layout."""
+    """Make each month of the trip table exactly the rows of its file in the bucket, and record
+    its version, all in one transaction; return each month's rows after commit. The files are
+    loaded server-side into staging tables of this call alone, one load job per file layout."""
     ensure_trips_table(client, dataset_id, ds)
     if any(f.version is not None for f in files):
         ensure_versions_table(client, dataset_id)
-    known = {c.name for c in ds.landed_columns}
-    layouts: dict[tuple[tuple[str, str], ...], list[MonthFile]] = {}
-    for f in files:
-        extra = [_field(field) for field in f.file_schema or [] if field.name not in known]
-        layouts.setdefault(tuple((x.name, x.field_type) for x in extra), []).append(f)
+    layouts = _layouts(ds, files)
     load_config = bigquery.LoadJobConfig(
         source_format=bigquery.SourceFormat.PARQUET,
         write_disposition=bigquery.WriteDisposition.WRITE_EMPTY,
@@ -361,6 +335,16 @@ def replace_months(
     return month_row_counts(client, dataset_id, trips_table(ds), months)
 
 
+def trip_sink(client: bigquery.Client, dataset_id: str, ds: TaxiDataset) -> TripSink:
+    """The dataset's trip table in `dataset_id`, for the sink rule."""
+    table = trips_table(ds)
+    return TripSink(
+        held_versions=partial(held_versions, client, dataset_id, table),
+        replace_months=partial(replace_months, client, dataset_id, ds),
+        month_row_counts=partial(month_row_counts, client, dataset_id, table),
+    )
+
+
 def replace_zones(client: bigquery.Client, dataset_id: str, src: Path) -> int:
     """Replace the zone table with the lake CSV (one load job, WRITE_TRUNCATE); return rows.
     A CSV that is not the lookup, or holds no zone, is refused before the table is touched."""
@@ -379,22 +363,6 @@ def replace_zones(client: bigquery.Client, dataset_id: str, src: Path) -> int:
     return table_row_count(client, dataset_id, ZONE_TABLE)
 
 
-def mart_sources(client: bigquery.Client, dataset_id: str) -> tuple[TaxiDataset, ...]:
-    """The revenue datasets whose trip table exists; the zone table must exist too."""
-    if not table_exists(client, dataset_id, ZONE_TABLE):
-        raise marts.MissingInputError(
-            f"{table_id(client, dataset_id, ZONE_TABLE)} does not exist:"
-            " materialize the zone lookup first"
-        )
-    found = tuple(
-        ds for ds in marts.MART_DATASETS if table_exists(client, dataset_id, trips_table(ds))
-    )
-    if not found:
-        names = ", ".join(trips_table(ds) for ds in marts.MART_DATASETS)
-        raise marts.MissingInputError(f"none of {names} exists in {dataset_id}: load trips first")
-    return found
-
-
 def mart_month_summary(client: bigquery.Client, dataset_id: str, month: str) -> marts.MonthSummary:
     sql = marts.SUMMARY_SQL.format(table=_sql_table(client, dataset_id, MART_TABLE), month="@month")
     result = _query(client, sql, _month_param(month))
@@ -409,7 +377,8 @@ def replace_mart_month(
     client: bigquery.Client, dataset_id: str, month: str
 ) -> tuple[marts.MonthSummary, tuple[TaxiDataset, ...]]:
     """Rebuild `month` of the mart; return its summary and the datasets it was built from."""
-    sources = mart_sources(client, dataset_id)
+    where = f"{gcp_project(client.project)}.{sql_name(dataset_id, 'BigQuery dataset')}"
+    sources = marts.mart_sources(partial(table_exists, client, dataset_id), where)
     for ds in sources:  # the query reads their current types (wall-clock pickups)
         ensure_trips_table(client, dataset_id, ds)
     mart_schema = [

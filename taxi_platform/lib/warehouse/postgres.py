@@ -11,9 +11,9 @@ before any statement runs and quoted as an identifier; values are bound paramete
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
-from typing import TypeVar
 
 import psycopg
 import pyarrow.csv as pacsv
@@ -37,9 +37,9 @@ from taxi_platform.lib.files import open_parquet
 from taxi_platform.lib.identifiers import lake_version, sql_name
 from taxi_platform.lib.months import month_start
 from taxi_platform.lib.source import verify_zone_lookup
+from taxi_platform.lib.warehouse.sink import LakeMonth, TripSink
 
 COPY_BATCH_ROWS = 200_000
-T = TypeVar("T")
 DIALECT = "postgres"
 _DDL_LOCK = "taxi_platform.ddl"
 
@@ -145,12 +145,16 @@ def table_exists(conn: psycopg.Connection, schema: str, table: str) -> bool:
     return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (qualified,)).fetchone()[0]
 
 
-def month_row_count(conn: psycopg.Connection, schema: str, table: str, month: str) -> int:
-    """Rows of `month` in a month-partitioned table."""
-    query = sql.SQL("SELECT count(*) FROM {} WHERE {} = %s").format(
-        _table(schema, table), sql.Identifier(SOURCE_MONTH.name)
+def month_row_counts(
+    conn: psycopg.Connection, schema: str, table: str, months: Sequence[str]
+) -> dict[str, int]:
+    """Rows of each of `months` in a month-partitioned table (0: none)."""
+    query = sql.SQL("SELECT {month}, count(*) FROM {} WHERE {month} = ANY(%s) GROUP BY 1").format(
+        _table(schema, table), month=sql.Identifier(SOURCE_MONTH.name)
     )
-    return conn.execute(query, (month_start(month),)).fetchone()[0]
+    found = dict(conn.execute(query, ([month_start(m) for m in months],)).fetchall())
+    conn.commit()
+    return {month: found.get(month_start(month), 0) for month in months}
 
 
 def table_row_count(conn: psycopg.Connection, schema: str, table: str) -> int:
@@ -158,32 +162,34 @@ def table_row_count(conn: psycopg.Connection, schema: str, table: str) -> int:
     return conn.execute(query).fetchone()[0]
 
 
-def _replace_month(
+def _replace_months(
     conn: psycopg.Connection,
     schema: str,
     table: str,
-    month: str,
-    fill: Callable[[psycopg.Cursor], T],
-    version: str | None = None,
-) -> T:
-    """DELETE `month` from `table` and `fill` it again, in one transaction under a month lock;
-    with `version`, the same transaction records it as the version of the month it holds.
-    Returns what `fill` returned."""
+    months: Sequence[str],
+    fill: Callable[[psycopg.Cursor, str], None],
+    versions: Mapping[str, str | None] | None = None,
+) -> None:
+    """DELETE each of `months` from `table` and `fill` it again, all in one transaction under
+    the months' locks (taken in month order); the same transaction records each month's
+    version in `versions` as the one the month holds."""
     conn.commit()  # end any implicit transaction: the swap below is its own
     with conn.transaction(), conn.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{_schema(schema)}.{table}:{month}",)
-        )
-        cursor.execute(
-            sql.SQL("DELETE FROM {} WHERE {} = %s").format(
-                _table(schema, table), sql.Identifier(SOURCE_MONTH.name)
-            ),
-            (month_start(month),),
-        )
-        filled = fill(cursor)
-        if version is not None:
-            _record_version(cursor, schema, table, month, version)
-    return filled
+        for month in sorted(months):
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))",
+                (f"{_schema(schema)}.{table}:{month}",),
+            )
+        for month in months:
+            cursor.execute(
+                sql.SQL("DELETE FROM {} WHERE {} = %s").format(
+                    _table(schema, table), sql.Identifier(SOURCE_MONTH.name)
+                ),
+                (month_start(month),),
+            )
+            fill(cursor, month)
+            if (version := (versions or {}).get(month)) is not None:
+                _record_version(cursor, schema, table, month, version)
 
 
 def _record_version(
@@ -209,15 +215,17 @@ def ensure_versions_table(conn: psycopg.Connection, schema: str) -> None:
     _ensure_table(conn, _schema(schema), VERSIONS_TABLE, columns)
 
 
-def held_version(conn: psycopg.Connection, schema: str, table: str, month: str) -> str | None:
-    """The lake version of `month` that `table` holds (None: not recorded)."""
+def held_versions(
+    conn: psycopg.Connection, schema: str, table: str, months: Sequence[str]
+) -> dict[str, str | None]:
+    """The lake version of each of `months` that `table` holds (None: not recorded)."""
     ensure_versions_table(conn, schema)
-    query = sql.SQL("SELECT version FROM {} WHERE table_name = %s AND source_month = %s").format(
-        _table(schema, VERSIONS_TABLE)
-    )
-    row = conn.execute(query, (table, month_start(month))).fetchone()
+    query = sql.SQL(
+        "SELECT source_month, version FROM {} WHERE table_name = %s AND source_month = ANY(%s)"
+    ).format(_table(schema, VERSIONS_TABLE))
+    found = dict(conn.execute(query, (table, [month_start(m) for m in months])).fetchall())
     conn.commit()
-    return row[0] if row else None
+    return {month: found.get(month_start(month)) for month in months}
 
 
 def copy_parquet(
@@ -239,27 +247,34 @@ def copy_parquet(
     return cursor.rowcount
 
 
-def replace_month(
-    conn: psycopg.Connection,
-    schema: str,
-    ds: TaxiDataset,
-    month: str,
-    path: Path,
-    version: str | None = None,
-) -> int:
-    """Make the trip table's `month` exactly the rows of `path`; return the rows COPY landed.
-    `version`: the lake version recorded (in the same transaction) as the one it holds."""
+def replace_months(
+    conn: psycopg.Connection, schema: str, ds: TaxiDataset, files: Sequence[LakeMonth]
+) -> dict[str, int]:
+    """Make each month of the trip table exactly the rows of its lake file, and record its
+    version, all in one transaction; return each month's rows after commit."""
     ensure_trips_table(conn, schema, ds)
-    if version is not None:
+    if any(f.version is not None for f in files):
         ensure_versions_table(conn, schema)
-    target = _table(schema, trips_table(ds))
-    return _replace_month(
+    table = trips_table(ds)
+    paths = {f.month: f.path for f in files}
+    _replace_months(
         conn,
         schema,
-        trips_table(ds),
-        month,
-        lambda cur: copy_parquet(cur, target, ds, path),
-        version,
+        table,
+        list(paths),
+        lambda cursor, month: copy_parquet(cursor, _table(schema, table), ds, paths[month]),
+        {f.month: f.version for f in files},
+    )
+    return month_row_counts(conn, schema, table, list(paths))
+
+
+def trip_sink(conn: psycopg.Connection, schema: str, ds: TaxiDataset) -> TripSink:
+    """The dataset's trip table in `schema`, for the sink rule."""
+    table = trips_table(ds)
+    return TripSink(
+        held_versions=partial(held_versions, conn, schema, table),
+        replace_months=partial(replace_months, conn, schema, ds),
+        month_row_counts=partial(month_row_counts, conn, schema, table),
     )
 
 
@@ -281,21 +296,6 @@ def replace_zones(conn: psycopg.Connection, schema: str, src: Path) -> int:
     return table_row_count(conn, schema, ZONE_TABLE)
 
 
-def mart_sources(conn: psycopg.Connection, schema: str) -> tuple[TaxiDataset, ...]:
-    """The revenue datasets whose trip table exists; the zone table must exist too."""
-    if not table_exists(conn, schema, ZONE_TABLE):
-        raise marts.MissingInputError(
-            f"{schema}.{ZONE_TABLE} does not exist: materialize the zone lookup first"
-        )
-    found = tuple(ds for ds in marts.MART_DATASETS if table_exists(conn, schema, trips_table(ds)))
-    if not found:
-        names = ", ".join(trips_table(ds) for ds in marts.MART_DATASETS)
-        raise marts.MissingInputError(
-            f"none of {names} exists in schema {schema}: load trips first"
-        )
-    return found
-
-
 def mart_month_summary(conn: psycopg.Connection, schema: str, month: str) -> marts.MonthSummary:
     query = sql.SQL(marts.SUMMARY_SQL).format(table=_table(schema, MART_TABLE), month=sql.SQL("%s"))
     result = conn.execute(query, (month_start(month),)).fetchall()
@@ -310,7 +310,7 @@ def replace_mart_month(
     conn: psycopg.Connection, schema: str, month: str
 ) -> tuple[marts.MonthSummary, tuple[TaxiDataset, ...]]:
     """Rebuild `month` of the mart; return its summary and the datasets it was built from."""
-    sources = mart_sources(conn, schema)
+    sources = marts.mart_sources(partial(table_exists, conn, schema), _schema(schema))
     for ds in sources:  # the query reads their current types (wall-clock pickups)
         ensure_trips_table(conn, schema, ds)
     _ensure_table(conn, _schema(schema), MART_TABLE, [(c.name, c.kind) for c in marts.COLUMNS])
@@ -322,8 +322,5 @@ def replace_mart_month(
         sql.SQL(select),  # rendered by SQLGlot from validated names and a validated month
     )
 
-    def fill(cursor: psycopg.Cursor) -> None:
-        cursor.execute(insert)
-
-    _replace_month(conn, schema, MART_TABLE, month, fill)
+    _replace_months(conn, schema, MART_TABLE, [month], lambda cursor, _: cursor.execute(insert))
     return mart_month_summary(conn, schema, month), sources

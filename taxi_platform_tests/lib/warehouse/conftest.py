@@ -13,6 +13,7 @@ from taxi_platform import catalog
 from taxi_platform.catalog import YELLOW, TaxiDataset
 from taxi_platform.lib.gcs import upload_if_changed
 from taxi_platform.lib.lake_parquet import parquet_to_parquet
+from taxi_platform.lib.warehouse.sink import LakeMonth
 
 ROWS = 2_000
 
@@ -26,6 +27,11 @@ class LandedMonth:
     source: Path
     lake: Path
     uri: str
+
+    @property
+    def lake_month(self) -> LakeMonth:
+        """The month as the sinks take it (unversioned)."""
+        return LakeMonth(self.month, self.lake, self.uri)
 
 
 @pytest.fixture(scope="package")

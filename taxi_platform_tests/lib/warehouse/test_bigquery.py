@@ -20,6 +20,7 @@ from taxi_platform.catalog import BIGQUERY_TYPES, YELLOW, Kind, staging_table, t
 from taxi_platform.lib.gcs import upload_if_changed
 from taxi_platform.lib.lake_parquet import parquet_to_parquet
 from taxi_platform.lib.warehouse import bigquery as engine
+from taxi_platform.lib.warehouse.sink import LakeMonth
 from taxi_platform_tests.lib.warehouse.conftest import LandedMonth
 
 PARALLEL = 4
@@ -31,7 +32,6 @@ def test_concurrent_replacements_of_one_month_all_succeed_and_leave_it_once(
     local_resources: dict[str, Any], landed_month: LandedMonth, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dataset, ds, month = "concurrent_months", landed_month.ds, landed_month.month
-    schema = pq.read_schema(landed_month.lake)
     with local_resources["bigquery"].get_client() as client:
         created: list[bigquery.Table] = []  # the emulator does not store `expires`: record it
         create_table = client.create_table
@@ -43,7 +43,7 @@ def test_concurrent_replacements_of_one_month_all_succeed_and_leave_it_once(
         monkeypatch.setattr(client, "create_table", recording)
 
         def replace(_: int) -> int:
-            return engine.replace_month(client, dataset, ds, month, landed_month.uri, schema)
+            return engine.replace_months(client, dataset, ds, [landed_month.lake_month])[month]
 
         with ThreadPoolExecutor(PARALLEL) as pool:
             counts = list(pool.map(replace, range(CALLS)))
@@ -143,7 +143,7 @@ def test_months_of_two_file_layouts_land_in_one_call_each_once_with_its_version(
         parquet_to_parquet(source, lake, YELLOW, month)
         key = f"batched-tests/{catalog.gcs_key(YELLOW, month)}"
         uri = upload_if_changed(gcs.get_client(), gcs.bucket, key, lake).uri
-        files.append(engine.MonthFile(month, uri, pq.read_schema(lake), f"{i + 1:016x}"))
+        files.append(LakeMonth(month, lake, uri, f"{i + 1:016x}"))
         rows[month] = pq.ParquetFile(lake).metadata.num_rows
 
     with local_resources["bigquery"].get_client() as client:
@@ -152,4 +152,4 @@ def test_months_of_two_file_layouts_land_in_one_call_each_once_with_its_version(
         assert engine.table_row_count(client, dataset, table) == sum(rows.values())
         held = engine.held_versions(client, dataset, table, [*rows, "2021-06"])
     assert held == {**{f.month: f.version for f in files}, "2021-06": None}
-    assert "new_fee" in files[-1].file_schema.names
+    assert "new_fee" in pq.read_schema(files[-1].path).names

@@ -86,11 +86,15 @@ def test_a_b_tree_month_index_becomes_brin_and_the_month_loads_once(
         conn.commit()
 
         landed = [
-            engine.replace_month(conn, SCHEMA, YELLOW, landed_month.month, landed_month.lake)
+            engine.replace_months(conn, SCHEMA, YELLOW, [landed_month.lake_month])[
+                landed_month.month
+            ]
             for _ in range(2)
         ]
         indexes = _month_indexes(conn)
-        held = engine.month_row_count(conn, SCHEMA, trips_table(YELLOW), landed_month.month)
+        held = engine.month_row_counts(conn, SCHEMA, trips_table(YELLOW), [landed_month.month])[
+            landed_month.month
+        ]
     assert list(indexes) == ["yellow_trips_source_month_brin"]
     assert "USING brin (source_month)" in indexes["yellow_trips_source_month_brin"]
     assert landed == [rows, rows] and held == rows

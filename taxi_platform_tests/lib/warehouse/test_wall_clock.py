@@ -38,12 +38,11 @@ def loaded(
     zones = write_official_zone_lookup(tmp_path_factory.mktemp("zones"))
     with local_resources["postgres"].connect() as conn:
         _new_york(conn)
-        postgres_engine.replace_month(conn, NAMESPACE, ds, month, landed_month.lake)
+        postgres_engine.replace_months(conn, NAMESPACE, ds, [landed_month.lake_month])
         postgres_engine.replace_zones(conn, NAMESPACE, zones)
         postgres_engine.replace_mart_month(conn, NAMESPACE, month)
     with local_resources["bigquery"].get_client() as client:
-        schema = pq.read_schema(landed_month.lake)
-        bigquery_engine.replace_month(client, NAMESPACE, ds, month, landed_month.uri, schema)
+        bigquery_engine.replace_months(client, NAMESPACE, ds, [landed_month.lake_month])
         bigquery_engine.replace_zones(client, NAMESPACE, zones)
         bigquery_engine.replace_mart_month(client, NAMESPACE, month)
     return local_resources
