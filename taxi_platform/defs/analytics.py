@@ -2,7 +2,6 @@
 PostgreSQL from the one query in `taxi_platform.lib.marts`."""
 
 from collections.abc import Callable
-from typing import Any
 
 import dagster as dg
 
@@ -16,6 +15,7 @@ from taxi_platform.catalog import (
     Engine,
     TaxiDataset,
 )
+from taxi_platform.defs.asset_options import AssetOptions
 from taxi_platform.defs.month_runs import SINK_RETRY, MonthReport, report_months, run_months
 from taxi_platform.defs.resources import PostgresResource, WarehouseResource
 from taxi_platform.lib import marts
@@ -95,30 +95,36 @@ def build_analytics_assets(
     # Datasets start in different months: a mart month reads the trip months that exist.
     same_month = dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)
 
-    def common(engine: Engine) -> dict[str, Any]:
-        return {
-            "key": keys[engine],
-            "deps": [
+    mart_options = AssetOptions(
+        group_name=ANALYTICS_GROUP,
+        owners=("team:analytics",),
+        tags={"layer": "mart"},
+        code_version="2",  # bumped when the mart's query changes; 2: wall-clock days
+        partitions_def=partitions,
+        backfill_policy=backfill_policy,
+        automation_condition=automation_condition,
+        retry_policy=SINK_RETRY,  # a transient warehouse error (say, a deadlock)
+    )
+
+    def mart_asset(
+        engine: Engine, where: str
+    ) -> Callable[[Callable[..., dg.MaterializeResult]], dg.AssetsDefinition]:
+        return mart_options.asset(
+            keys[engine],
+            {engine, "sql"},
+            deps=[
                 dg.AssetDep(key, partition_mapping=None if table == ZONE_TABLE else same_month)
                 for table, key in _input_keys(engine).items()
             ],
-            "partitions_def": partitions,
-            "code_version": "2",  # bumped when the mart's query changes; 2: wall-clock days
-            "group_name": ANALYTICS_GROUP,
-            "owners": ["team:analytics"],
-            "tags": {"layer": "mart"},
-            "kinds": {engine, "sql"},
-            "metadata": {
+            description=_DESCRIPTION.format(where=where),
+            metadata={
                 "dagster/table_name": tables.name(engine, MART_TABLE),
                 "dagster/column_schema": mart_schema(),
                 "dagster/column_lineage": column_lineage(engine),
             },
-            "automation_condition": automation_condition,
-            "backfill_policy": backfill_policy,
-            "retry_policy": SINK_RETRY,  # a transient warehouse error (say, a deadlock)
-        }
+        )
 
-    @dg.asset(description=_DESCRIPTION.format(where="BigQuery"), **common("bigquery"))
+    @mart_asset("bigquery", "BigQuery")
     def bigquery_zone_daily_revenue(
         context: dg.AssetExecutionContext, bigquery: WarehouseResource
     ) -> dg.MaterializeResult:
@@ -130,7 +136,7 @@ def build_analytics_assets(
                 ),
             )
 
-    @dg.asset(description=_DESCRIPTION.format(where="PostgreSQL"), **common("postgres"))
+    @mart_asset("postgres", "PostgreSQL")
     def postgres_zone_daily_revenue(
         context: dg.AssetExecutionContext, postgres: PostgresResource
     ) -> dg.MaterializeResult:

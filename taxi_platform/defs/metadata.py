@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import pyarrow.parquet as pq
 
 from taxi_platform.catalog import BIGQUERY_TYPES, TaxiDataset
 from taxi_platform.lib.lake import Rejection
+
+MetadataEntry = (
+    dg.MetadataValue | dg.TableSchema | dg.TableColumnLineage | str | int | float | bool | None
+)
+Metadata = dict[str, MetadataEntry]
 
 PREVIEW_ROWS = 5
 
@@ -45,6 +49,6 @@ def rejection_sample(examples: list[Rejection]) -> dg.MarkdownMetadataValue | No
     return dg.MetadataValue.md(_markdown(["line", "column", "value", "reason"], rows))
 
 
-def legible(metadata: dict[str, Any]) -> dict[str, Any]:
+def legible(metadata: Metadata) -> Metadata:
     """The metadata without empty entries (None, empty text): the UI shows only what is."""
     return {k: v for k, v in metadata.items() if v is not None and v != ""}

@@ -5,11 +5,11 @@ and the report that puts each month's numbers and checks on its own partition.""
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import dagster as dg
 
-from taxi_platform.defs.metadata import legible
+from taxi_platform.defs.metadata import Metadata, legible
 from taxi_platform.lib.lake import SourceFileError
 from taxi_platform.lib.marts import MissingInputError
 from taxi_platform.lib.source import DownloadError, NotPublishedError
@@ -108,7 +108,7 @@ class MonthReport:
     """One month's metadata, check results and data version, for its own partition."""
 
     month: str
-    metadata: dict[str, Any]
+    metadata: Metadata
     seconds: float
     checks: Sequence[dg.AssetCheckResult] = ()
     data_version: dg.DataVersion | None = None
@@ -152,7 +152,7 @@ def record_checks(
     return _batch_results(reports)
 
 
-def _metadata(report: MonthReport) -> dict[str, Any]:
+def _metadata(report: MonthReport) -> Metadata:
     return legible({**report.metadata, "seconds": report.seconds})
 
 

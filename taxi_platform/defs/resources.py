@@ -203,21 +203,28 @@ def _env_int_or(name: str, default: int) -> Any:
 _CHECKED = {"TLC_BASE_URL": http_url, "PG_SCHEMA": warehouse_name, "BQ_DATASET": warehouse_name}
 
 
+def _bigquery(env: Env) -> WarehouseResource:
+    """The emulator's endpoint locally; in prod Google's, with a location and credentials."""
+    if env == "local":
+        return WarehouseResource(
+            project=dg.EnvVar("GCP_PROJECT"),
+            dataset=dg.EnvVar("BQ_DATASET"),
+            api_endpoint=dg.EnvVar("BIGQUERY_EMULATOR_HOST"),
+        )
+    return WarehouseResource(
+        project=dg.EnvVar("GCP_PROJECT"),
+        dataset=dg.EnvVar("BQ_DATASET"),
+        location=_env_or("BQ_LOCATION", None),
+        gcp_credentials=_env_or("GCP_CREDENTIALS", None),
+    )
+
+
 def resources_for(env: Env) -> dict[str, dg.ConfigurableResource]:
     """The resources of `env`: only endpoints and credentials differ between local and prod.
     Settings that would fail every run are refused here, when the definitions load."""
     for name, check in _CHECKED.items():
         if value := setting(name):
             check(value, name)
-    warehouse: dict[str, Any] = {
-        "project": dg.EnvVar("GCP_PROJECT"),
-        "dataset": dg.EnvVar("BQ_DATASET"),
-    }
-    if env == "local":
-        warehouse["api_endpoint"] = dg.EnvVar("BIGQUERY_EMULATOR_HOST")
-    else:
-        warehouse["location"] = _env_or("BQ_LOCATION", None)
-        warehouse["gcp_credentials"] = _env_or("GCP_CREDENTIALS", None)
     return {
         "tlc": TlcSource(
             base_url=_env_or("TLC_BASE_URL", None),
@@ -228,7 +235,7 @@ def resources_for(env: Env) -> dict[str, dg.ConfigurableResource]:
             versions_kept=_env_int_or("TAXI_LAKE_VERSIONS_KEPT", DEFAULT_KEEP),
         ),
         "gcs": LakeBucketResource(project=dg.EnvVar("GCP_PROJECT"), bucket=dg.EnvVar("GCS_BUCKET")),
-        "bigquery": WarehouseResource(**warehouse),
+        "bigquery": _bigquery(env),
         "alert_webhook": AlertWebhook(url=_env_or("TAXI_ALERT_WEBHOOK_URL", None)),
         "postgres": PostgresResource(
             host=dg.EnvVar("PG_HOST"),
@@ -242,7 +249,7 @@ def resources_for(env: Env) -> dict[str, dg.ConfigurableResource]:
 
 
 @contextmanager
-def initialized_resources(env: Env) -> Iterator[dict[str, Any]]:
+def initialized_resources(env: Env) -> Iterator[dict[str, dg.ConfigurableResource]]:
     """The resources of `env` with their environment variables resolved, for use outside runs."""
     with ExitStack() as stack:
         yield {

@@ -2,14 +2,16 @@
 copied as a table into BigQuery and PostgreSQL, where the analytics layer joins it."""
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import pyarrow.csv as pacsv
 
 from taxi_platform import catalog
 from taxi_platform.catalog import BIGQUERY_TYPES, ZONE_COLUMNS, ZONE_TABLE, ZONES_GROUP, Source
+from taxi_platform.defs.asset_options import AssetOptions
+from taxi_platform.defs.metadata import Metadata
 from taxi_platform.defs.resources import (
     LakeResource,
     PostgresResource,
@@ -22,12 +24,12 @@ from taxi_platform.lib.warehouse import postgres as postgres_engine
 from taxi_platform.settings import load_settings, warehouse_tables
 
 ZONE_LOOKUP_KEY = dg.AssetKey(catalog.zone_key("raw"))
-_COMMON: dict[str, Any] = {
-    "code_version": "1",  # bumped when what an asset makes of its input changes
-    "group_name": ZONES_GROUP,
-    "owners": ["team:data-eng"],
-    "tags": {"dataset": "zones"},
-}
+ZONE_ASSETS = AssetOptions(
+    group_name=ZONES_GROUP,
+    owners=("team:data-eng",),
+    tags={"dataset": "zones"},
+    code_version="1",  # bumped when what an asset makes of its input changes
+)
 
 
 def zone_schema(source_names: bool = False) -> dg.TableSchema:
@@ -52,31 +54,31 @@ def zone_lineage() -> dg.TableColumnLineage:
     )
 
 
-def _table_metadata(rows: int, started: float) -> dict[str, object]:
+def _table_metadata(rows: int, started: float) -> Metadata:
     return {"dagster/row_count": rows, "seconds": round(time.monotonic() - started, 3)}
 
 
-def _warehouse_spec(engine: catalog.Engine, tables: catalog.WarehouseTables) -> dict[str, Any]:
-    """What a zone table asset says before it is ever materialized: its table and columns."""
-    return {
-        "key": dg.AssetKey(catalog.zone_key(engine)),
-        "deps": [ZONE_LOOKUP_KEY],
-        "kinds": {engine},
-        "metadata": {
+def _zone_table_asset(
+    engine: catalog.Engine, tables: catalog.WarehouseTables
+) -> Callable[[Callable[..., dg.MaterializeResult]], dg.AssetsDefinition]:
+    """A zone table asset, saying before it is ever materialized its table and columns."""
+    return ZONE_ASSETS.asset(
+        dg.AssetKey(catalog.zone_key(engine)),
+        {engine},
+        deps=[ZONE_LOOKUP_KEY],
+        metadata={
             "dagster/table_name": tables.name(engine, ZONE_TABLE),
             "dagster/column_schema": zone_schema(),
             "dagster/column_lineage": zone_lineage(),
         },
-        **_COMMON,
-    }
+    )
 
 
 def _zone_lookup_asset(source: Source) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=ZONE_LOOKUP_KEY,
-        kinds={"csv-file"},  # Dagster's own "csv" kind shows an icon with a blank label
+    @ZONE_ASSETS.asset(
+        ZONE_LOOKUP_KEY,
+        {"csv-file"},  # Dagster's own "csv" kind shows an icon with a blank label
         metadata={"dagster/column_schema": zone_schema(source_names=True)},
-        **_COMMON,
     )
     def taxi_zone_lookup(
         context: dg.AssetExecutionContext, tlc: TlcSource, lake: LakeResource
@@ -112,7 +114,7 @@ def _zone_csv(lake: LakeResource) -> Path:
 
 
 def _bigquery_zones(tables: catalog.WarehouseTables) -> dg.AssetsDefinition:
-    @dg.asset(**_warehouse_spec("bigquery", tables))
+    @_zone_table_asset("bigquery", tables)
     def bigquery_zone_lookup(
         lake: LakeResource, bigquery: WarehouseResource
     ) -> dg.MaterializeResult:
@@ -126,7 +128,7 @@ def _bigquery_zones(tables: catalog.WarehouseTables) -> dg.AssetsDefinition:
 
 
 def _postgres_zones(tables: catalog.WarehouseTables) -> dg.AssetsDefinition:
-    @dg.asset(**_warehouse_spec("postgres", tables))
+    @_zone_table_asset("postgres", tables)
     def postgres_zone_lookup(
         lake: LakeResource, postgres: PostgresResource
     ) -> dg.MaterializeResult:
