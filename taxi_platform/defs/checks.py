@@ -6,7 +6,7 @@ from __future__ import annotations
 import dagster as dg
 
 from taxi_platform.catalog import TaxiDataset
-from taxi_platform.defs.metadata import legible
+from taxi_platform.defs.metadata import without_empty_entries
 from taxi_platform.lib.lake import CleanReport
 from taxi_platform.lib.quality import LakeQuality, has_distance
 
@@ -114,7 +114,7 @@ def lake_check_results(
             asset_key=key,
             passed=passed,
             severity=severity,
-            metadata=legible(numbers),
+            metadata=without_empty_entries(numbers),
         )
 
     error, warn = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN

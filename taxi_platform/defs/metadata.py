@@ -49,6 +49,6 @@ def rejection_sample(examples: list[Rejection]) -> dg.MarkdownMetadataValue | No
     return dg.MetadataValue.md(_markdown(["line", "column", "value", "reason"], rows))
 
 
-def legible(metadata: Metadata) -> Metadata:
+def without_empty_entries(metadata: Metadata) -> Metadata:
     """The metadata without empty entries (None, empty text): the UI shows only what is."""
     return {k: v for k, v in metadata.items() if v is not None and v != ""}

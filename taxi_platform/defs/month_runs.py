@@ -9,7 +9,7 @@ from typing import Generic, TypeVar
 
 import dagster as dg
 
-from taxi_platform.defs.metadata import Metadata, legible
+from taxi_platform.defs.metadata import Metadata, without_empty_entries
 from taxi_platform.lib.lake import SourceFileError
 from taxi_platform.lib.marts import MissingInputError
 from taxi_platform.lib.source import DownloadError, NotPublishedError
@@ -153,7 +153,7 @@ def record_checks(
 
 
 def _metadata(report: MonthReport) -> Metadata:
-    return legible({**report.metadata, "seconds": report.seconds})
+    return without_empty_entries({**report.metadata, "seconds": report.seconds})
 
 
 def _evaluation(result: dg.AssetCheckResult, month: str) -> dg.AssetCheckEvaluation:

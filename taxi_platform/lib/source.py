@@ -94,7 +94,7 @@ def write_record(landed: Path, remote: RemoteFile) -> None:
 
 
 class NotPublishedError(LookupError):
-    """The source answered 404: the month is not published (yet)."""
+    """The source answered 403 or 404 (UNPUBLISHED_STATUSES): the month is not published (yet)."""
 
 
 class DownloadError(RuntimeError):

@@ -1,11 +1,13 @@
 import dagster as dg
 
-from taxi_platform.defs.metadata import legible, rejection_sample
+from taxi_platform.defs.metadata import rejection_sample, without_empty_entries
 from taxi_platform.lib.lake import Rejection
 
 
 def test_empty_entries_are_not_shown() -> None:
-    shown = legible({"rows": 0, "unchanged": False, "etag": "", "rejected_sample": None})
+    shown = without_empty_entries(
+        {"rows": 0, "unchanged": False, "etag": "", "rejected_sample": None}
+    )
     assert shown == {"rows": 0, "unchanged": False}
 
 
