@@ -65,7 +65,8 @@ class Column:
     """A timestamp the TLC writes for "unknown"; it lands as null."""
 
 
-def _opt(source: str, name: str, kind: Kind, description: str, **kw: object) -> Column:
+def _optional(source: str, name: str, kind: Kind, description: str, **kw: object) -> Column:
+    """A column some eras lack: a file without it lands it as nulls."""
     return Column(source, name, kind, description, required=False, **kw)  # type: ignore[arg-type]
 
 
@@ -104,8 +105,9 @@ def _money(source: str, name: str, description: str, *aliases: str) -> Column:
     return Column(source, name, Kind.FLOAT, description, aliases=aliases)
 
 
-def _medallion_columns(service: str) -> dict[str, Column]:
-    """Columns yellow and green share (green has no 2009-2010 aliases)."""
+def _medallion_trip_columns(service: str) -> dict[str, Column]:
+    """The trip columns yellow and green share, other than the times (green has no 2009-2010
+    aliases)."""
     return {
         "vendor": Column(
             "VendorID", "vendor_id", Kind.INT, _VENDOR, aliases=("vendor_name",), codes=VENDOR_CODES
@@ -125,9 +127,23 @@ def _medallion_columns(service: str) -> dict[str, Column]:
             aliases=("store_and_forward",),
             codes=FLAG_CODES,
         ),
-        "pu": _opt("PULocationID", "pu_location_id", Kind.INT, "TLC taxi zone of the pickup."),
-        "do": _opt("DOLocationID", "do_location_id", Kind.INT, "TLC taxi zone of the dropoff."),
+        "pu": _optional("PULocationID", "pu_location_id", Kind.INT, "TLC taxi zone of the pickup."),
+        "do": _optional(
+            "DOLocationID", "do_location_id", Kind.INT, "TLC taxi zone of the dropoff."
+        ),
         "payment": Column("payment_type", "payment_type", Kind.INT, _PAYMENT, codes=PAYMENT_CODES),
+        "request_source": _optional(
+            "request_source",
+            "request_source",
+            Kind.STRING,
+            f"How the {service} trip was requested (from 2026-06; codes not yet documented).",
+        ),
+    }
+
+
+def _medallion_charge_columns() -> dict[str, Column]:
+    """The charges yellow and green share, in USD."""
+    return {
         "fare": _money("fare_amount", "fare_amount", "Time-and-distance fare, USD.", "Fare_Amt"),
         "extra": _money(
             "extra", "extra", "Extras and surcharges (rush hour, overnight), USD.", "surcharge"
@@ -139,7 +155,7 @@ def _medallion_columns(service: str) -> dict[str, Column]:
         "tolls": _money(
             "tolls_amount", "tolls_amount", "Tolls paid in the trip, USD.", "Tolls_Amt"
         ),
-        "improvement": _opt(
+        "improvement": _optional(
             "improvement_surcharge",
             "improvement_surcharge",
             Kind.FLOAT,
@@ -151,30 +167,29 @@ def _medallion_columns(service: str) -> dict[str, Column]:
             "Total charged to the passenger, USD (cash tips excluded).",
             "Total_Amt",
         ),
-        "congestion": _opt(
+        "congestion": _optional(
             "congestion_surcharge",
             "congestion_surcharge",
             Kind.FLOAT,
             "New York State congestion surcharge (from 2019), USD.",
         ),
-        "cbd": _opt(
+        "cbd": _optional(
             "cbd_congestion_fee",
             "cbd_congestion_fee",
             Kind.FLOAT,
             "MTA Congestion Relief Zone charge (from 2025-01-05), USD.",
         ),
-        "request_source": _opt(
-            "request_source",
-            "request_source",
-            Kind.STRING,
-            f"How the {service} trip was requested (from 2026-06; codes not yet documented).",
-        ),
     }
 
 
-_Y = _medallion_columns("yellow")
+def _medallion_columns(service: str) -> dict[str, Column]:
+    """Columns yellow and green share, by a short key; `service` names the dataset in texts."""
+    return {**_medallion_trip_columns(service), **_medallion_charge_columns()}
+
+
+_SHARED_YELLOW = _medallion_columns("yellow")
 YELLOW_COLUMNS: tuple[Column, ...] = (
-    _Y["vendor"],
+    _SHARED_YELLOW["vendor"],
     Column(
         "tpep_pickup_datetime",
         "tpep_pickup_datetime",
@@ -189,51 +204,51 @@ YELLOW_COLUMNS: tuple[Column, ...] = (
         "When the meter was disengaged (NYC wall-clock time).",
         aliases=("Trip_Dropoff_DateTime", "dropoff_datetime"),
     ),
-    _Y["passengers"],
-    _Y["distance"],
-    _Y["ratecode"],
-    _Y["flag"],
-    _Y["pu"],
-    _Y["do"],
-    _Y["payment"],
-    _Y["fare"],
-    _Y["extra"],
-    _Y["mta"],
-    _Y["tip"],
-    _Y["tolls"],
-    _Y["improvement"],
-    _Y["total"],
-    _Y["congestion"],
-    _opt(
+    _SHARED_YELLOW["passengers"],
+    _SHARED_YELLOW["distance"],
+    _SHARED_YELLOW["ratecode"],
+    _SHARED_YELLOW["flag"],
+    _SHARED_YELLOW["pu"],
+    _SHARED_YELLOW["do"],
+    _SHARED_YELLOW["payment"],
+    _SHARED_YELLOW["fare"],
+    _SHARED_YELLOW["extra"],
+    _SHARED_YELLOW["mta"],
+    _SHARED_YELLOW["tip"],
+    _SHARED_YELLOW["tolls"],
+    _SHARED_YELLOW["improvement"],
+    _SHARED_YELLOW["total"],
+    _SHARED_YELLOW["congestion"],
+    _optional(
         "Airport_fee",
         "airport_fee",
         Kind.FLOAT,
         "Fee for pickups at LaGuardia and JFK (from 2020), USD.",
     ),
-    _Y["cbd"],
-    _Y["request_source"],
-    _opt(
+    _SHARED_YELLOW["cbd"],
+    _SHARED_YELLOW["request_source"],
+    _optional(
         "pickup_longitude",
         "pickup_longitude",
         Kind.FLOAT,
         "Pickup longitude (2009-2010 only).",
         aliases=("Start_Lon",),
     ),
-    _opt(
+    _optional(
         "pickup_latitude",
         "pickup_latitude",
         Kind.FLOAT,
         "Pickup latitude (2009-2010 only).",
         aliases=("Start_Lat",),
     ),
-    _opt(
+    _optional(
         "dropoff_longitude",
         "dropoff_longitude",
         Kind.FLOAT,
         "Dropoff longitude (2009-2010 only).",
         aliases=("End_Lon",),
     ),
-    _opt(
+    _optional(
         "dropoff_latitude",
         "dropoff_latitude",
         Kind.FLOAT,
@@ -242,9 +257,9 @@ YELLOW_COLUMNS: tuple[Column, ...] = (
     ),
 )
 
-_G = _medallion_columns("green")
+_SHARED_GREEN = _medallion_columns("green")
 GREEN_COLUMNS: tuple[Column, ...] = (
-    _G["vendor"],
+    _SHARED_GREEN["vendor"],
     Column(
         "lpep_pickup_datetime",
         "lpep_pickup_datetime",
@@ -257,25 +272,27 @@ GREEN_COLUMNS: tuple[Column, ...] = (
         Kind.TIMESTAMP,
         "When the meter was disengaged (NYC wall-clock time).",
     ),
-    _G["flag"],
-    _G["ratecode"],
-    _G["pu"],
-    _G["do"],
-    _G["passengers"],
-    _G["distance"],
-    _G["fare"],
-    _G["extra"],
-    _G["mta"],
-    _G["tip"],
-    _G["tolls"],
-    _opt("ehail_fee", "ehail_fee", Kind.FLOAT, "E-hail fee, USD (always empty in the TLC data)."),
-    _G["improvement"],
-    _G["total"],
-    _G["payment"],
-    _opt("trip_type", "trip_type", Kind.INT, "1 street hail, 2 dispatch."),
-    _G["congestion"],
-    _G["cbd"],
-    _G["request_source"],
+    _SHARED_GREEN["flag"],
+    _SHARED_GREEN["ratecode"],
+    _SHARED_GREEN["pu"],
+    _SHARED_GREEN["do"],
+    _SHARED_GREEN["passengers"],
+    _SHARED_GREEN["distance"],
+    _SHARED_GREEN["fare"],
+    _SHARED_GREEN["extra"],
+    _SHARED_GREEN["mta"],
+    _SHARED_GREEN["tip"],
+    _SHARED_GREEN["tolls"],
+    _optional(
+        "ehail_fee", "ehail_fee", Kind.FLOAT, "E-hail fee, USD (always empty in the TLC data)."
+    ),
+    _SHARED_GREEN["improvement"],
+    _SHARED_GREEN["total"],
+    _SHARED_GREEN["payment"],
+    _optional("trip_type", "trip_type", Kind.INT, "1 street hail, 2 dispatch."),
+    _SHARED_GREEN["congestion"],
+    _SHARED_GREEN["cbd"],
+    _SHARED_GREEN["request_source"],
 )
 
 _BASE = "TLC license number of the dispatching base (padding trimmed)."
@@ -292,7 +309,7 @@ FHV_COLUMNS: tuple[Column, ...] = (
     Column("PUlocationID", "pu_location_id", Kind.INT, "TLC taxi zone of the pickup."),
     Column("DOlocationID", "do_location_id", Kind.INT, "TLC taxi zone of the dropoff."),
     Column("SR_Flag", "sr_flag", Kind.INT, "1: a shared ride (pooled), else null."),
-    _opt(
+    _optional(
         "Affiliated_base_number",
         "affiliated_base_number",
         Kind.STRING,
@@ -303,22 +320,24 @@ FHV_COLUMNS: tuple[Column, ...] = (
 
 _HV_FLAG = "Y/N (a blank when not reported)"
 FHVHV_COLUMNS: tuple[Column, ...] = (
-    _opt(
+    _optional(
         "hvfhs_license_num",
         "hvfhs_license_num",
         Kind.STRING,
         "High-volume company: HV0002 Juno, HV0003 Uber, HV0004 Via, HV0005 Lyft.",
     ),
     Column("dispatching_base_num", "dispatching_base_num", Kind.STRING, _BASE, trim=True),
-    _opt(
+    _optional(
         "originating_base_num",
         "originating_base_num",
         Kind.STRING,
         "Base that received the original request (padding trimmed).",
         trim=True,
     ),
-    _opt("request_datetime", "request_datetime", Kind.TIMESTAMP, "When the ride was requested."),
-    _opt(
+    _optional(
+        "request_datetime", "request_datetime", Kind.TIMESTAMP, "When the ride was requested."
+    ),
+    _optional(
         "on_scene_datetime",
         "on_scene_datetime",
         Kind.TIMESTAMP,
@@ -328,54 +347,54 @@ FHVHV_COLUMNS: tuple[Column, ...] = (
     Column("dropoff_datetime", "dropoff_datetime", Kind.TIMESTAMP, "Dropoff time."),
     Column("PULocationID", "pu_location_id", Kind.INT, "TLC taxi zone of the pickup."),
     Column("DOLocationID", "do_location_id", Kind.INT, "TLC taxi zone of the dropoff."),
-    _opt("trip_miles", "trip_miles", Kind.FLOAT, "Miles driven with the passenger."),
-    _opt("trip_time", "trip_time", Kind.INT, "Seconds with the passenger."),
-    _opt(
+    _optional("trip_miles", "trip_miles", Kind.FLOAT, "Miles driven with the passenger."),
+    _optional("trip_time", "trip_time", Kind.INT, "Seconds with the passenger."),
+    _optional(
         "base_passenger_fare",
         "base_passenger_fare",
         Kind.FLOAT,
         "Fare before tolls, tips, taxes and fees, USD.",
     ),
-    _opt("tolls", "tolls", Kind.FLOAT, "Tolls, USD."),
-    _opt("bcf", "bcf", Kind.FLOAT, "Black Car Fund contribution, USD."),
-    _opt("sales_tax", "sales_tax", Kind.FLOAT, "NYS sales tax, USD."),
-    _opt(
+    _optional("tolls", "tolls", Kind.FLOAT, "Tolls, USD."),
+    _optional("bcf", "bcf", Kind.FLOAT, "Black Car Fund contribution, USD."),
+    _optional("sales_tax", "sales_tax", Kind.FLOAT, "NYS sales tax, USD."),
+    _optional(
         "congestion_surcharge", "congestion_surcharge", Kind.FLOAT, "NYS congestion surcharge, USD."
     ),
-    _opt("airport_fee", "airport_fee", Kind.FLOAT, "Airport pickup/dropoff fee, USD."),
-    _opt("tips", "tips", Kind.FLOAT, "Tips, USD."),
-    _opt("driver_pay", "driver_pay", Kind.FLOAT, "Driver pay (not tolls or tips), USD."),
-    _opt(
+    _optional("airport_fee", "airport_fee", Kind.FLOAT, "Airport pickup/dropoff fee, USD."),
+    _optional("tips", "tips", Kind.FLOAT, "Tips, USD."),
+    _optional("driver_pay", "driver_pay", Kind.FLOAT, "Driver pay (not tolls or tips), USD."),
+    _optional(
         "shared_request_flag",
         "shared_request_flag",
         Kind.STRING,
         f"The passenger agreed to a shared ride: {_HV_FLAG}.",
     ),
-    _opt(
+    _optional(
         "shared_match_flag",
         "shared_match_flag",
         Kind.STRING,
         f"The passenger shared the vehicle: {_HV_FLAG}.",
     ),
-    _opt(
+    _optional(
         "access_a_ride_flag",
         "access_a_ride_flag",
         Kind.STRING,
         f"Administered on behalf of the MTA Access-A-Ride: {_HV_FLAG}.",
     ),
-    _opt(
+    _optional(
         "wav_request_flag",
         "wav_request_flag",
         Kind.STRING,
         f"A wheelchair-accessible vehicle was requested: {_HV_FLAG}.",
     ),
-    _opt(
+    _optional(
         "wav_match_flag",
         "wav_match_flag",
         Kind.STRING,
         f"The trip was in a wheelchair-accessible vehicle: {_HV_FLAG}.",
     ),
-    _opt(
+    _optional(
         "cbd_congestion_fee",
         "cbd_congestion_fee",
         Kind.FLOAT,
