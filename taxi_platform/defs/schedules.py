@@ -2,9 +2,8 @@
 
 import dagster as dg
 
-from taxi_platform import catalog
 from taxi_platform.catalog import TaxiDataset
-from taxi_platform.defs.sensors import months_in_flight
+from taxi_platform.defs.month_status import landed_months, months_in_flight
 from taxi_platform.lib.months import months_before
 from taxi_platform.settings import Settings
 
@@ -17,7 +16,6 @@ def build_monthly_schedule(
 ) -> dg.ScheduleDefinition:
     """Run `job_name` for the month published `publication_lag_months` ago, on the cron,
     unless that month has landed or a run (of any trigger) is on it."""
-    raw_key = dg.AssetKey(catalog.trip_key(ds, "raw"))
 
     @dg.schedule(
         name=f"{ds.name}_monthly_schedule",
@@ -35,7 +33,7 @@ def build_monthly_schedule(
         keys = partitions.get_partition_keys(current_time=context.scheduled_execution_time)
         if month not in keys:
             return dg.SkipReason(f"{ds.name} {month} is outside the configured partitions")
-        landed = context.instance.get_materialized_partitions(raw_key)
+        landed = landed_months(context.instance, ds)
         if month in landed or month in months_in_flight(context.instance, keys):
             return dg.SkipReason(f"{ds.name} {month} has landed or is running already")
         return dg.RunRequest(run_key=f"{ds.name}:{month}", partition_key=month)

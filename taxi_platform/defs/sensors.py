@@ -1,95 +1,52 @@
 """Sensors: months published at the source and not landed yet, and alerts on failed runs.
 
-The new-month sensor's work is "published months that are not materialized, nor running",
-not "the month after the cursor". Per tick it asks the source about the month after the
-newest one it knows to be published (a binary search on a fresh start), about the months it
-requested whose runs failed (a new file is requested again at once, any month again after
-`TAXI_SENSOR_RETRY_SECONDS`) and about the newest `TAXI_RECHECK_MONTHS` landed months (a
-re-issued file is requested again). It hands over up to `TAXI_SENSOR_MAX_REQUESTS` months
-per tick, oldest first. Any answer from the source (200, 403, 404) ends a back-off.
+The new-month sensor is a shell around `taxi_platform.lib.backlog`, which plans each tick
+(what to request, retries, back-off, the cursor): the sensor reads the instance, lets the
+planner probe the source, and turns its plan into run requests or a skip reason.
 """
 
-import json
-import re
 import time
-from dataclasses import asdict, dataclass, field
-from email.utils import parsedate_to_datetime
 
 import dagster as dg
 import requests
 
 from taxi_platform import catalog
 from taxi_platform.catalog import Source, TaxiDataset
+from taxi_platform.defs.month_status import landed_months, months_in_flight
 from taxi_platform.defs.resources import AlertWebhook, LakeResource, TlcSource
-from taxi_platform.lib.backlog import newest_published
-from taxi_platform.lib.months import next_month
-from taxi_platform.lib.source import DownloadError, NotPublishedError, RemoteFile, read_record
+from taxi_platform.lib.backlog import (
+    Archive,
+    DatasetMonths,
+    SensorCursor,
+    SensorPolicy,
+    SourceUnreachable,
+    backing_off,
+    plan_tick,
+)
+from taxi_platform.lib.errors import first_line
+from taxi_platform.lib.source import DownloadError, RemoteFile, read_record
 from taxi_platform.settings import Settings
-
-MAX_BACKOFF_SECONDS = 24 * 3600
-IN_FLIGHT = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
-_EXCEPTION_PREFIX = re.compile(r"^(?:[\w.]+\.)?\w*(?:Error|Exception|Failure): ")
 
 
 def _status(on: bool) -> dg.DefaultSensorStatus:
     return dg.DefaultSensorStatus.RUNNING if on else dg.DefaultSensorStatus.STOPPED
 
 
-def months_in_flight(instance: dg.DagsterInstance, keys: list[str]) -> set[str]:
-    """Months a queued or running run covers, whichever trigger launched it."""
-    months: set[str] = set()
-    for record in instance.get_run_records(dg.RunsFilter(statuses=IN_FLIGHT)):
-        tags = record.dagster_run.tags
-        if "dagster/partition" in tags:
-            months.add(tags["dagster/partition"])
-        start = tags.get("dagster/asset_partition_range_start")
-        end = tags.get("dagster/asset_partition_range_end")
-        if start and end:
-            months |= {k for k in keys if start <= k <= end}
-    return months
+def _archive(ds: TaxiDataset, source: Source, tlc: TlcSource, lake: LakeResource) -> Archive:
+    """The source's files (one HEAD per question) and the records of the landed ones."""
 
-
-@dataclass
-class Ledger:
-    """The new-month sensor's cursor."""
-
-    newest: str | None = None
-    requested: dict[str, dict[str, float]] = field(default_factory=dict)
-    """Month -> when it was last requested ("at") and how often ("attempt")."""
-    failures: int = 0
-    retry_after: float = 0.0
-
-    @classmethod
-    def load(cls, cursor: str | None) -> "Ledger":
+    def probe(month: str) -> RemoteFile:
         try:
-            return cls(**json.loads(cursor)) if cursor else cls()
-        except (json.JSONDecodeError, TypeError):
-            return cls()
+            return tlc.probe(source.url(tlc.root(source), ds, month), attempts=1)
+        except (requests.RequestException, DownloadError) as err:
+            raise SourceUnreachable(month, err) from err
 
-    def dump(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-
-class _Unreachable(Exception):
-    """The source gave no answer about `month`."""
-
-    def __init__(self, month: str, err: BaseException) -> None:
-        super().__init__(_first_line(str(err)) or type(err).__name__)
-        self.month = month
+    return Archive(probe, lambda month: read_record(catalog.raw_path(lake.path, source, ds, month)))
 
 
-def _changed_since(remote: RemoteFile, when: float) -> bool:
-    if not remote.last_modified:
-        return False
-    try:
-        return parsedate_to_datetime(remote.last_modified).timestamp() > when
-    except (TypeError, ValueError):
-        return False
+def _months(instance: dg.DagsterInstance, ds: TaxiDataset, keys: list[str]) -> DatasetMonths:
+    landed = frozenset(landed_months(instance, ds))
+    return DatasetMonths(ds.name, keys, landed, frozenset(months_in_flight(instance, keys)))
 
 
 def build_new_month_sensor(
@@ -100,69 +57,12 @@ def build_new_month_sensor(
     settings: Settings,
 ) -> dg.SensorDefinition:
     """Request `job_name` for every month the source has published and nothing has landed."""
-    raw_key = dg.AssetKey(catalog.trip_key(ds, "raw"))
-
-    def ask(tlc: TlcSource, month: str) -> RemoteFile:
-        """HEAD the month's file once: NotPublishedError, or _Unreachable without an answer."""
-        try:
-            return tlc.probe(source.url(tlc.root(source), ds, month), attempts=1)
-        except (requests.RequestException, DownloadError) as err:
-            raise _Unreachable(month, err) from err
-
-    def request(ledger: Ledger, month: str, now: float) -> dg.RunRequest:
-        attempt = int(ledger.requested.get(month, {}).get("attempt", 0)) + 1
-        ledger.requested[month] = {"at": now, "attempt": attempt}
-        return dg.RunRequest(run_key=f"{ds.name}:{month}:{attempt}", partition_key=month)
-
-    def reissued(tlc: TlcSource, lake: LakeResource, landed: set[str]) -> list[str]:
-        """The newest landed months whose file the source has re-issued since."""
-        months = []
-        for month in sorted(landed, reverse=True)[: settings.recheck_months]:
-            record = read_record(catalog.raw_path(lake.path, source, ds, month))
-            try:
-                remote = ask(tlc, month)
-            except NotPublishedError:
-                continue
-            if record is not None and not record.same_as(remote):
-                months.append(month)
-        return months
-
-    def plan(
-        tlc: TlcSource,
-        lake: LakeResource,
-        ledger: Ledger,
-        instance: dg.DagsterInstance,
-        keys: list[str],
-    ) -> list[dg.RunRequest]:
-        landed = set(instance.get_materialized_partitions(raw_key))
-        busy = months_in_flight(instance, keys)
-        now = time.time()
-
-        def published(month: str) -> bool:
-            try:
-                ask(tlc, month)
-            except NotPublishedError:
-                return False
-            return True
-
-        ledger.newest = newest_published(keys, published, ledger.newest)
-        ledger.requested = {m: r for m, r in ledger.requested.items() if m not in landed}
-        wanted = []
-        for month in (k for k in keys if ledger.newest and k <= ledger.newest):
-            if month in landed or month in busy:
-                continue
-            asked = ledger.requested.get(month)
-            if asked and now - asked["at"] < settings.sensor_retry_seconds:
-                try:
-                    if not _changed_since(ask(tlc, month), asked["at"]):
-                        continue  # its run failed and the file is the same: wait
-                except NotPublishedError:
-                    continue
-            wanted.append(month)
-            if len(wanted) == settings.sensor_max_requests:
-                break
-        wanted += [m for m in reissued(tlc, lake, landed) if m not in busy]
-        return [request(ledger, month, now) for month in wanted]
+    policy = SensorPolicy(
+        interval_seconds=settings.sensor_interval_seconds,
+        retry_seconds=settings.sensor_retry_seconds,
+        max_requests=settings.sensor_max_requests,
+        recheck_months=settings.recheck_months,
+    )
 
     @dg.sensor(
         name=f"{ds.name}_new_month",
@@ -174,34 +74,16 @@ def build_new_month_sensor(
         " when the source re-issues it.",
     )
     def new_month(context: dg.SensorEvaluationContext, tlc: TlcSource, lake: LakeResource):
-        ledger = Ledger.load(context.cursor)
-        if time.time() < ledger.retry_after:
-            return dg.SkipReason(
-                f"{ds.name}: the source was unreachable; next probe after "
-                f"{time.strftime('%H:%M:%S', time.gmtime(ledger.retry_after))} UTC"
-            )
-        keys = partitions.get_partition_keys()
-        try:
-            run_requests = plan(tlc, lake, ledger, context.instance, keys)
-        except _Unreachable as err:
-            ledger.failures += 1
-            delay = min(
-                settings.sensor_interval_seconds * 2 ** (ledger.failures - 1), MAX_BACKOFF_SECONDS
-            )
-            ledger.retry_after = time.time() + delay
-            context.update_cursor(ledger.dump())
-            return dg.SkipReason(
-                f"source unreachable while probing {ds.name} {err.month} ({err});"
-                f" backing off {delay}s"
-            )
-        ledger.failures, ledger.retry_after = 0, 0.0
-        context.update_cursor(ledger.dump())
-        if run_requests:
-            return run_requests
-        if ledger.newest == keys[-1]:
-            return dg.SkipReason(f"every {ds.name} month is landed, running or waiting to retry")
-        after = next_month(ledger.newest) if ledger.newest else keys[0]
-        return dg.SkipReason(f"{ds.name} {after} is not published yet")
+        cursor = SensorCursor.load(context.cursor)
+        if waiting := backing_off(cursor, ds.name, time.time()):
+            return dg.SkipReason(waiting)
+        months = _months(context.instance, ds, partitions.get_partition_keys())
+        plan = plan_tick(cursor, months, _archive(ds, source, tlc, lake), policy)
+        context.update_cursor(plan.cursor.dump())
+        run_requests = [
+            dg.RunRequest(run_key=r.run_key, partition_key=r.month) for r in plan.requests
+        ]
+        return run_requests or dg.SkipReason(plan.skip)
 
     return new_month
 
@@ -218,22 +100,16 @@ def failure_message(context: dg.RunFailureSensorContext, ui_url: str) -> str:
     """A Slack-style summary: job, partition, failing steps, error, link to the run."""
     run = context.dagster_run
     steps = [
-        f"{event.step_key}: {_first_line(event.event_specific_data.error.message)}"
+        f"{event.step_key}: {first_line(event.event_specific_data.error.message)}"
         for event in context.get_step_failure_events()
         if event.event_specific_data and event.event_specific_data.error
     ]
     lines = [
         f"taxi_platform run failed: job {run.job_name}, partition {_partition_of(run)}",
-        *(f"failed step {s}" for s in steps or [_first_line(context.failure_event.message or "")]),
+        *(f"failed step {s}" for s in steps or [first_line(context.failure_event.message or "")]),
         f"{ui_url}/runs/{run.run_id}",
     ]
     return "\n".join(lines)
-
-
-def _first_line(text: str, limit: int = 300) -> str:
-    """The first line of an error, without the exception's class path."""
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return _EXCEPTION_PREFIX.sub("", line)[:limit]
 
 
 def build_failure_alert_sensor(settings: Settings) -> dg.SensorDefinition:
