@@ -26,7 +26,6 @@ from taxi_platform.defs.checks import (
     rows_match_lake,
     sink_check_specs,
 )
-from taxi_platform.defs.lake_versions import CleanedMonth, land_raw, publish
 from taxi_platform.defs.metadata import (
     parquet_preview,
     rejection_sample,
@@ -56,12 +55,18 @@ from taxi_platform.lib.lake import CleanReport, csv_to_parquet
 from taxi_platform.lib.lake_parquet import parquet_to_parquet
 from taxi_platform.lib.quality import measure_lake_month
 from taxi_platform.lib.versions import (
+    CleanedMonth,
+    Fetch,
+    Landed,
     MonthVersions,
-    Version,
+    TripMonth,
+    land_raw,
+    publish,
+    restore_version,
 )
 from taxi_platform.lib.warehouse import bigquery as bigquery_engine
 from taxi_platform.lib.warehouse import postgres as postgres_engine
-from taxi_platform.lib.warehouse.sink import LakeMonth, SyncedMonth, sync_months
+from taxi_platform.lib.warehouse.sink import LakeMonth, SyncedMonth, sync_months, trip_sink
 from taxi_platform.settings import Settings, load_settings, warehouse_tables
 
 # Bumped when a layer's logic changes what it makes of its input: Dagster then marks the months
@@ -120,25 +125,30 @@ def _raw_asset(ds: TaxiDataset, source: Source, common: dict[str, Any]) -> dg.As
     def raw_trips(
         context: dg.AssetExecutionContext, config: RawConfig, tlc: TlcSource, lake: LakeResource
     ) -> dg.MaterializeResult:
-        def land(month: str) -> tuple[dict[str, Any], Version]:
-            return land_raw(ds, source, month, tlc, lake, config.restore_version, context.log)
+        def land(month: str) -> Landed:
+            at = TripMonth(ds, source, month, lake.path)
+            if config.restore_version:
+                return restore_version(at, config.restore_version)
+            fetch = Fetch(tlc, source.url(tlc.root(source), ds, month), tlc.force_download)
+            return land_raw(at, fetch, lake.versions_kept, context.log)
 
-        def report(run: MonthRun[tuple[dict[str, Any], Version]]) -> MonthReport:
-            metadata, release = run.value
-            month = run.month
+        def report(run: MonthRun[Landed]) -> MonthReport:
+            landed, month = run.value, run.month
+            version = landed.version
+            url = {"url": dg.MetadataValue.url(landed.url)} if landed.url else {}
             provenance = {
-                "version": release.version,
-                "sha256": release.sha256,
-                "bytes": release.bytes,
-                "fetched_at": release.fetched_at,
+                "version": version.version,
+                "sha256": version.sha256,
+                "bytes": version.bytes,
+                "fetched_at": version.fetched_at,
                 "path": dg.MetadataValue.path(str(catalog.raw_path(lake.path, source, ds, month))),
                 "manifest": dg.MetadataValue.path(str(catalog.manifest_path(lake.path, ds, month))),
             }
             return MonthReport(
                 month,
-                {**metadata, **provenance},
+                {**url, **landed.metadata(), **provenance},
                 run.seconds,
-                data_version=dg.DataVersion(release.sha256),
+                data_version=dg.DataVersion(version.sha256),
             )
 
         runs = run_months(context, ds.name, land)
@@ -188,12 +198,10 @@ def _lake_asset(ds: TaxiDataset, source: Source, downstream: dict[str, Any]) -> 
         published before and fails the step, so nothing downstream loads it."""
 
         def clean(month: str) -> CleanedMonth:
-            dst = catalog.clean_path(lake.path, ds, month)
-            audit = catalog.audit_path(dst)
-            src = catalog.raw_path(lake.path, source, ds, month)
-            report = CLEANERS[source.file_format](src, audit, ds, month)
-            quality = measure_lake_month(audit, ds, month)
-            return CleanedMonth(report, quality, audit, dst, _cleaned_metadata(report, audit, dst))
+            at = TripMonth(ds, source, month, lake.path)
+            report = CLEANERS[source.file_format](at.raw, at.audit, ds, month)
+            quality = measure_lake_month(at.audit, ds, month)
+            return CleanedMonth(at, report, quality, _cleaned_metadata(report, at.audit, at.clean))
 
         share = config.max_out_of_month_share
         runs = run_months(context, ds.name, clean)
@@ -220,7 +228,7 @@ def _lake_asset(ds: TaxiDataset, source: Source, downstream: dict[str, Any]) -> 
                 report,
                 metadata={
                     **report.metadata,
-                    **publish(ds, source, lake.path, run.month, run.value, CODE_VERSIONS["lake"]),
+                    **publish(run.value, CODE_VERSIONS["lake"]).metadata(),
                 },
             )
             for run, report in zip(runs, audited, strict=True)
@@ -362,7 +370,7 @@ def _bigquery_asset(
         bigquery: WarehouseResource,
     ) -> dg.MaterializeResult:
         with bigquery.get_client() as client:
-            trips = bigquery_engine.trip_sink(client, bigquery.dataset_id, ds)
+            trips = trip_sink(bigquery_engine, client, bigquery.dataset_id, ds)
 
             def load(months: list[str]) -> dict[str, SyncedMonth]:
                 return sync_months(trips, _lake_months(lake.path, ds, months, gcs.bucket))
@@ -389,7 +397,7 @@ def _postgres_asset(
     ) -> dg.MaterializeResult:
         def load(months: list[str]) -> dict[str, SyncedMonth]:
             with postgres.connect() as conn:
-                trips = postgres_engine.trip_sink(conn, postgres.schema, ds)
+                trips = trip_sink(postgres_engine, conn, postgres.schema, ds)
                 return sync_months(trips, _lake_months(lake.path, ds, months, bucket=""))
 
         return _warehouse_result(context, spec["key"], run_batch(context, ds.name, load))

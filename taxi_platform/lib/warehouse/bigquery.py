@@ -46,7 +46,7 @@ from taxi_platform.lib import marts
 from taxi_platform.lib.identifiers import gcp_project, lake_version, sql_name
 from taxi_platform.lib.months import month_start
 from taxi_platform.lib.source import verify_zone_lookup
-from taxi_platform.lib.warehouse.sink import LakeMonth, TripSink
+from taxi_platform.lib.warehouse.sink import LakeMonth
 
 JOB_TIMEOUT_S = 900
 UPLOAD_TIMEOUT_S = 60
@@ -333,16 +333,6 @@ def replace_months(
         for stage in stages:
             client.delete_table(stage, not_found_ok=True, retry=API_RETRY)
     return month_row_counts(client, dataset_id, trips_table(ds), months)
-
-
-def trip_sink(client: bigquery.Client, dataset_id: str, ds: TaxiDataset) -> TripSink:
-    """The dataset's trip table in `dataset_id`, for the sink rule."""
-    table = trips_table(ds)
-    return TripSink(
-        held_versions=partial(held_versions, client, dataset_id, table),
-        replace_months=partial(replace_months, client, dataset_id, ds),
-        month_row_counts=partial(month_row_counts, client, dataset_id, table),
-    )
 
 
 def replace_zones(client: bigquery.Client, dataset_id: str, src: Path) -> int:

@@ -37,7 +37,7 @@ from taxi_platform.lib.files import open_parquet
 from taxi_platform.lib.identifiers import lake_version, sql_name
 from taxi_platform.lib.months import month_start
 from taxi_platform.lib.source import verify_zone_lookup
-from taxi_platform.lib.warehouse.sink import LakeMonth, TripSink
+from taxi_platform.lib.warehouse.sink import LakeMonth
 
 COPY_BATCH_ROWS = 200_000
 DIALECT = "postgres"
@@ -266,16 +266,6 @@ def replace_months(
         {f.month: f.version for f in files},
     )
     return month_row_counts(conn, schema, table, list(paths))
-
-
-def trip_sink(conn: psycopg.Connection, schema: str, ds: TaxiDataset) -> TripSink:
-    """The dataset's trip table in `schema`, for the sink rule."""
-    table = trips_table(ds)
-    return TripSink(
-        held_versions=partial(held_versions, conn, schema, table),
-        replace_months=partial(replace_months, conn, schema, ds),
-        month_row_counts=partial(month_row_counts, conn, schema, table),
-    )
 
 
 def replace_zones(conn: psycopg.Connection, schema: str, src: Path) -> int:

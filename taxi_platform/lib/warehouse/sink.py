@@ -1,16 +1,20 @@
 """The sink contract every warehouse engine keeps, and the one rule that applies it.
 
-Each engine module (`bigquery`, `postgres`) offers the same three plural operations on a trip
-table: the lake version each month holds, replacing months (each atomically, the batch in one
-transaction, recording the versions), and each month's rows. `sync_months` applies the rule
-for any engine: a month already holding the lake's version is not loaded again, the others
-are replaced, and every month is counted in the table after commit.
+Each engine module (`bigquery`, `postgres`) is a `TripEngine`: the same three plural
+operations on a trip table, given the engine's connection and namespace (dataset or schema):
+the lake version each month holds, replacing months (the batch in one transaction, recording
+the versions, returning the rows after commit), and each month's rows. `sync_months` applies
+the rule for any engine: a month already holding the lake's version is not loaded again, the
+others are replaced, and every month is counted in the table after commit.
 """
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any, Protocol
 
+from taxi_platform.catalog import TaxiDataset, trips_table
 from taxi_platform.lib.quality import parquet_rows
 
 
@@ -41,6 +45,33 @@ class TripSink:
     held_versions: Callable[[Sequence[str]], dict[str, str | None]]
     replace_months: Callable[[Sequence[LakeMonth]], dict[str, int]]
     month_row_counts: Callable[[Sequence[str]], dict[str, int]]
+
+
+class TripEngine(Protocol):
+    """What an engine module offers on its trip tables (`connection`: its client or
+    connection; `namespace`: its dataset or schema)."""
+
+    def held_versions(
+        self, connection: Any, namespace: str, table: str, months: Sequence[str]
+    ) -> dict[str, str | None]: ...
+
+    def replace_months(
+        self, connection: Any, namespace: str, ds: TaxiDataset, files: Sequence[LakeMonth]
+    ) -> dict[str, int]: ...
+
+    def month_row_counts(
+        self, connection: Any, namespace: str, table: str, months: Sequence[str]
+    ) -> dict[str, int]: ...
+
+
+def trip_sink(engine: TripEngine, connection: Any, namespace: str, ds: TaxiDataset) -> TripSink:
+    """The dataset's trip table in `namespace` of an engine, for the sink rule."""
+    table = trips_table(ds)
+    return TripSink(
+        held_versions=partial(engine.held_versions, connection, namespace, table),
+        replace_months=partial(engine.replace_months, connection, namespace, ds),
+        month_row_counts=partial(engine.month_row_counts, connection, namespace, table),
+    )
 
 
 def sync_months(sink: TripSink, months: Sequence[LakeMonth]) -> dict[str, SyncedMonth]:

@@ -1,11 +1,13 @@
 """The sink rule, for any engine: held months are counted, the others replaced, then counted."""
 
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from taxi_platform.lib.warehouse import bigquery, postgres
 from taxi_platform.lib.warehouse.sink import LakeMonth, SyncedMonth, TripSink, sync_months
 
 
@@ -76,3 +78,14 @@ def test_rows_are_what_the_table_holds_not_what_the_lake_has(tmp_path: Path) -> 
     synced = sync_months(table.sink(), [_lake_month(tmp_path, "2024-01", 3, "a")])
 
     assert (synced["2024-01"].rows, synced["2024-01"].lake_rows) == (1, 3)
+
+
+def test_both_engines_offer_the_same_plural_contract() -> None:
+    def shape(function: object) -> list[str]:
+        return list(inspect.signature(function).parameters)[2:]  # after connection, namespace
+
+    for name in ("held_versions", "replace_months", "month_row_counts"):
+        assert shape(getattr(bigquery, name)) == shape(getattr(postgres, name)), name
+    for engine in (bigquery, postgres):
+        for singular in ("held_version", "replace_month", "month_row_count"):
+            assert not hasattr(engine, singular), (engine.__name__, singular)
