@@ -1,21 +1,23 @@
 """One dataset's Definitions: raw file -> lake parquet -> GCS -> BigQuery, and lake parquet
 -> PostgreSQL, with the dataset's monthly job, schedule and new-month sensor.
 
-A run lands one month, or a backfill's batch of months: either way each month is checked and
-reports its own numbers on its own partition, whoever launched it. Assets orchestrate;
-`taxi_platform.lib` does the work.
+A run lands one month, or a backfill's batch of months. A step that succeeds reports each
+month's numbers and checks on its own partition, whoever launched it. A step with a bad month
+(bad input, or a failed blocking check) fails in one line naming every bad month, and
+materializes none of its months: the lake publishes none, the sinks load none. Assets
+orchestrate; `taxi_platform.lib` does the work.
 """
 
-from collections.abc import Callable, Iterator
-from dataclasses import replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
 from taxi_platform import catalog
 from taxi_platform.catalog import FileFormat, Layer, Source, TaxiDataset
+from taxi_platform.defs.asset_options import AssetOptions
 from taxi_platform.defs.automation import follow_upstream
 from taxi_platform.defs.checks import (
     failed_blocking_checks,
@@ -27,6 +29,7 @@ from taxi_platform.defs.checks import (
     sink_check_specs,
 )
 from taxi_platform.defs.metadata import (
+    Metadata,
     parquet_preview,
     rejection_sample,
     table_schema,
@@ -79,6 +82,15 @@ CODE_VERSIONS: dict[Layer, str] = {
     "postgres": "2",  # 2: timestamp without time zone, month_versions
 }
 DEFAULT_MAX_OUT_OF_MONTH_SHARE = 0.05
+# The layer each layer reads.
+UPSTREAM: dict[Layer, Layer | None] = {
+    "raw": None,
+    "lake": "raw",
+    "gcs": "lake",
+    "bigquery": "gcs",
+    "postgres": "lake",
+}
+SINKS: tuple[Layer, ...] = ("gcs", "bigquery", "postgres")
 
 
 def trip_asset_key(ds: TaxiDataset, layer: Layer) -> dg.AssetKey:
@@ -88,6 +100,51 @@ def trip_asset_key(ds: TaxiDataset, layer: Layer) -> dg.AssetKey:
 def trip_asset_keys(ds: TaxiDataset) -> dict[Layer, dg.AssetKey]:
     """The asset key of every layer of a dataset."""
     return {layer: trip_asset_key(ds, layer) for layer in catalog.LAYERS}
+
+
+@dataclass(frozen=True)
+class TripAssets:
+    """One dataset's monthly assets as the factory builds them: the dataset, its source, its
+    warehouse tables, and the options every layer shares (`shared`, as the raw layer has them)."""
+
+    ds: TaxiDataset
+    source: Source
+    tables: catalog.WarehouseTables
+    shared: AssetOptions
+
+    @property
+    def partitions(self) -> dg.PartitionsDefinition:
+        assert self.shared.partitions_def is not None
+        return self.shared.partitions_def
+
+    def options(self, layer: Layer) -> AssetOptions:
+        """A layer's options: below raw it follows its upstream; the sinks retry."""
+        options = replace(self.shared, code_version=CODE_VERSIONS[layer])
+        if layer != "raw":
+            options = replace(options, automation_condition=follow_upstream())
+        if layer in SINKS:
+            options = replace(options, retry_policy=SINK_RETRY)
+        return options
+
+    def asset(
+        self,
+        layer: Layer,
+        kinds: set[str],
+        description: str,
+        *,
+        check_specs: Sequence[dg.AssetCheckSpec] = (),
+        metadata: Metadata | None = None,
+    ) -> Callable[[Callable[..., object]], dg.AssetsDefinition]:
+        """The `dg.asset` decorator of a layer, after the layer it reads."""
+        upstream = UPSTREAM[layer]
+        return self.options(layer).asset(
+            trip_asset_key(self.ds, layer),
+            kinds,
+            deps=[trip_asset_key(self.ds, upstream)] if upstream else [],
+            description=f"{self.ds.description} {description}",
+            check_specs=check_specs,
+            metadata=metadata,
+        )
 
 
 class LakeQualityConfig(dg.Config):
@@ -112,15 +169,15 @@ class RawConfig(dg.Config):
     )
 
 
-def _raw_asset(ds: TaxiDataset, source: Source, common: dict[str, Any]) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=trip_asset_key(ds, "raw"),
-        kinds={source.file_format},  # "parquet" or "csv.gz": a bare "csv" kind has no label
-        description=f"{ds.description} The month's {source.file_format} file from the"
-        f" {source.name} source, landed in the lake as published; skipped when unchanged."
-        " Its data version is the sha256 of the bytes; every version is kept (see the manifest).",
-        code_version=CODE_VERSIONS["raw"],
-        **common,
+def _raw_asset(assets: TripAssets) -> dg.AssetsDefinition:
+    ds, source = assets.ds, assets.source
+
+    @assets.asset(
+        "raw",
+        {source.file_format},  # "parquet" or "csv.gz": a bare "csv" kind has no label
+        f"The month's {source.file_format} file from the {source.name} source, landed in the"
+        " lake as published; skipped when unchanged. Its data version is the sha256 of the"
+        " bytes; every version is kept (see the manifest).",
     )
     def raw_trips(
         context: dg.AssetExecutionContext, config: RawConfig, tlc: TlcSource, lake: LakeResource
@@ -157,7 +214,7 @@ def _raw_asset(ds: TaxiDataset, source: Source, common: dict[str, Any]) -> dg.As
     return raw_trips
 
 
-def _cleaned_metadata(report: CleanReport, audit: Path, path: Path) -> dict[str, Any]:
+def _cleaned_metadata(report: CleanReport, audit: Path, path: Path) -> Metadata:
     return {
         "dagster/row_count": report.rows_written,
         "rows_read": report.rows_read,
@@ -176,19 +233,16 @@ def _cleaned_metadata(report: CleanReport, audit: Path, path: Path) -> dict[str,
     }
 
 
-def _lake_asset(ds: TaxiDataset, source: Source, downstream: dict[str, Any]) -> dg.AssetsDefinition:
-    key = trip_asset_key(ds, "lake")
+def _lake_asset(assets: TripAssets) -> dg.AssetsDefinition:
+    ds, source, key = assets.ds, assets.source, trip_asset_key(assets.ds, "lake")
 
-    @dg.asset(
-        key=key,
-        deps=[trip_asset_key(ds, "raw")],
-        kinds={"parquet", "pyarrow"},
-        check_specs=lake_check_specs(ds, key, downstream["partitions_def"]),
+    @assets.asset(
+        "lake",
+        {"parquet", "pyarrow"},
+        "Typed, cleaned zstd parquet in the lake; each version kept, and what changed from the"
+        " version before reported.",
+        check_specs=lake_check_specs(ds, key, assets.partitions),
         metadata={"dagster/column_schema": table_schema(ds)},
-        description=f"{ds.description} Typed, cleaned zstd parquet in the lake; each version"
-        " kept, and what changed from the version before reported.",
-        code_version=CODE_VERSIONS["lake"],
-        **downstream,
     )
     def lake_trips(
         context: dg.AssetExecutionContext, config: LakeQualityConfig, lake: LakeResource
@@ -251,25 +305,21 @@ def _blocked(
     return "; ".join(bad) + "; nothing is published: the lake keeps what it had, no sink loads it"
 
 
-def _gcs_asset(ds: TaxiDataset, sink: dict[str, Any]) -> dg.AssetsDefinition:
-    key = trip_asset_key(ds, "gcs")
+def _gcs_asset(assets: TripAssets) -> dg.AssetsDefinition:
+    ds, key = assets.ds, trip_asset_key(assets.ds, "gcs")
 
-    @dg.asset(
-        key=key,
-        deps=[trip_asset_key(ds, "lake")],
-        kinds={"gcs"},
-        check_specs=gcs_check_specs(key, sink["partitions_def"]),
-        description=f"{ds.description} The lake parquet in the GCS bucket (its generation is"
-        " recorded with the month's version).",
-        code_version=CODE_VERSIONS["gcs"],
-        **sink,
+    @assets.asset(
+        "gcs",
+        {"gcs"},
+        "The lake parquet in the GCS bucket (its generation is recorded with the month's version).",
+        check_specs=gcs_check_specs(key, assets.partitions),
     )
     def gcs_trips(
         context: dg.AssetExecutionContext, lake: LakeResource, gcs: LakeBucketResource
     ) -> dg.MaterializeResult:
         client = gcs.get_client()
 
-        def upload(month: str) -> tuple[dict[str, Any], dg.AssetCheckResult]:
+        def upload(month: str) -> tuple[Metadata, dg.AssetCheckResult]:
             src = catalog.clean_path(lake.path, ds, month)
             result = upload_if_changed(client, gcs.bucket, catalog.gcs_key(ds, month), src)
             stored = stored_object(client, gcs.bucket, catalog.gcs_key(ds, month))
@@ -334,35 +384,29 @@ def _lake_months(lake: Path, ds: TaxiDataset, months: list[str], bucket: str) ->
     ]
 
 
-def _sink_spec(
-    ds: TaxiDataset, layer: Layer, table: str, partitions: dg.PartitionsDefinition, text: str
-) -> dict[str, Any]:
-    """What a warehouse asset says before it is ever materialized: its table and columns."""
-    key = trip_asset_key(ds, layer)
-    return {
-        "key": key,
-        "kinds": {layer},
-        "check_specs": sink_check_specs(key, partitions),
-        "description": f"{ds.description} {text} The lake version each month holds is in"
-        f" the `{catalog.VERSIONS_TABLE}` table; a month already holding the lake's version"
-        " is not loaded again.",
-        "metadata": {"dagster/table_name": table, "dagster/column_schema": table_schema(ds)},
-        "code_version": CODE_VERSIONS[layer],
-    }
-
-
-def _bigquery_asset(
-    ds: TaxiDataset, tables: catalog.WarehouseTables, sink: dict[str, Any]
-) -> dg.AssetsDefinition:
-    spec = _sink_spec(
-        ds,
-        "bigquery",
-        tables.name("bigquery", catalog.trips_table(ds)),
-        sink["partitions_def"],
-        "BigQuery table, month-partitioned on source_month; a month is replaced atomically.",
+def _sink_asset(
+    assets: TripAssets, layer: Layer, text: str
+) -> Callable[[Callable[..., object]], dg.AssetsDefinition]:
+    """A warehouse asset, saying before it is ever materialized its table and columns."""
+    table = assets.tables.name(layer, catalog.trips_table(assets.ds))
+    return assets.asset(
+        layer,
+        {layer},
+        f"{text} The lake version each month holds is in the `{catalog.VERSIONS_TABLE}` table;"
+        " a month already holding the lake's version is not loaded again.",
+        check_specs=sink_check_specs(trip_asset_key(assets.ds, layer), assets.partitions),
+        metadata={"dagster/table_name": table, "dagster/column_schema": table_schema(assets.ds)},
     )
 
-    @dg.asset(deps=[trip_asset_key(ds, "gcs")], **spec, **sink)
+
+def _bigquery_asset(assets: TripAssets) -> dg.AssetsDefinition:
+    ds, key = assets.ds, trip_asset_key(assets.ds, "bigquery")
+
+    @_sink_asset(
+        assets,
+        "bigquery",
+        "BigQuery table, month-partitioned on source_month; a month is replaced atomically.",
+    )
     def bigquery_trips(
         context: dg.AssetExecutionContext,
         lake: LakeResource,
@@ -375,23 +419,19 @@ def _bigquery_asset(
             def load(months: list[str]) -> dict[str, SyncedMonth]:
                 return sync_months(trips, _lake_months(lake.path, ds, months, gcs.bucket))
 
-            return _warehouse_result(context, spec["key"], run_batch(context, ds.name, load))
+            return _warehouse_result(context, key, run_batch(context, ds.name, load))
 
     return bigquery_trips
 
 
-def _postgres_asset(
-    ds: TaxiDataset, tables: catalog.WarehouseTables, sink: dict[str, Any]
-) -> dg.AssetsDefinition:
-    spec = _sink_spec(
-        ds,
+def _postgres_asset(assets: TripAssets) -> dg.AssetsDefinition:
+    ds, key = assets.ds, trip_asset_key(assets.ds, "postgres")
+
+    @_sink_asset(
+        assets,
         "postgres",
-        tables.name("postgres", catalog.trips_table(ds)),
-        sink["partitions_def"],
         "PostgreSQL table; a month is replaced in one transaction (DELETE + COPY).",
     )
-
-    @dg.asset(deps=[trip_asset_key(ds, "lake")], **spec, **sink)
     def postgres_trips(
         context: dg.AssetExecutionContext, lake: LakeResource, postgres: PostgresResource
     ) -> dg.MaterializeResult:
@@ -400,7 +440,7 @@ def _postgres_asset(
                 trips = trip_sink(postgres_engine, conn, postgres.schema, ds)
                 return sync_months(trips, _lake_months(lake.path, ds, months, bucket=""))
 
-        return _warehouse_result(context, spec["key"], run_batch(context, ds.name, load))
+        return _warehouse_result(context, key, run_batch(context, ds.name, load))
 
     return postgres_trips
 
@@ -413,23 +453,16 @@ def build_trip_assets(
 ) -> list[dg.AssetsDefinition]:
     """The five monthly assets of one dataset from `source`, all in group `ds.name`."""
     settings = settings or load_settings()
-    tables = warehouse_tables(settings)
-    common: dict[str, Any] = {
-        "partitions_def": partitions,
-        "group_name": ds.name,
-        "owners": ["team:data-eng"],
-        "tags": {"dataset": ds.name},
-        "backfill_policy": backfill_policy(settings),
-    }
-    downstream = {**common, "automation_condition": follow_upstream()}
-    sink = {**downstream, "retry_policy": SINK_RETRY}
-    return [
-        _raw_asset(ds, source, common),
-        _lake_asset(ds, source, downstream),
-        _gcs_asset(ds, sink),
-        _bigquery_asset(ds, tables, sink),
-        _postgres_asset(ds, tables, sink),
-    ]
+    shared = AssetOptions(
+        group_name=ds.name,
+        owners=("team:data-eng",),
+        tags={"dataset": ds.name},
+        partitions_def=partitions,
+        backfill_policy=backfill_policy(settings),
+    )
+    assets = TripAssets(ds, source, warehouse_tables(settings), shared)
+    builders = (_raw_asset, _lake_asset, _gcs_asset, _bigquery_asset, _postgres_asset)
+    return [build(assets) for build in builders]
 
 
 def build_trip_definitions(
