@@ -82,6 +82,28 @@ def _build_months(context: dg.AssetExecutionContext, build: MonthBuilder) -> dg.
     )
 
 
+def _mart_asset(
+    options: AssetOptions, tables: catalog.WarehouseTables, engine: Engine, where: str
+) -> Callable[[Callable[..., dg.MaterializeResult]], dg.AssetsDefinition]:
+    """The mart's asset in `engine`, reading the same month of each trip table (datasets start
+    in different months: a mart month reads the trip months that exist) and the zone table."""
+    same_month = dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)
+    return options.asset(
+        analytics_keys()[engine],
+        {engine, "sql"},
+        deps=[
+            dg.AssetDep(key, partition_mapping=None if table == ZONE_TABLE else same_month)
+            for table, key in _input_keys(engine).items()
+        ],
+        description=_DESCRIPTION.format(where=where),
+        metadata={
+            "dagster/table_name": tables.name(engine, MART_TABLE),
+            "dagster/column_schema": mart_schema(),
+            "dagster/column_lineage": column_lineage(engine),
+        },
+    )
+
+
 def build_analytics_assets(
     partitions: dg.PartitionsDefinition,
     tables: catalog.WarehouseTables | None = None,
@@ -90,12 +112,8 @@ def build_analytics_assets(
     backfill_policy: dg.BackfillPolicy | None = None,
 ) -> list[dg.AssetsDefinition]:
     """zone_daily_revenue in BigQuery and in PostgreSQL, partitioned like the trip tables."""
-    keys = analytics_keys()
     tables = tables or warehouse_tables(load_settings())
-    # Datasets start in different months: a mart month reads the trip months that exist.
-    same_month = dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)
-
-    mart_options = AssetOptions(
+    options = AssetOptions(
         group_name=ANALYTICS_GROUP,
         owners=("team:analytics",),
         tags={"layer": "mart"},
@@ -106,25 +124,7 @@ def build_analytics_assets(
         retry_policy=SINK_RETRY,  # a transient warehouse error (say, a deadlock)
     )
 
-    def mart_asset(
-        engine: Engine, where: str
-    ) -> Callable[[Callable[..., dg.MaterializeResult]], dg.AssetsDefinition]:
-        return mart_options.asset(
-            keys[engine],
-            {engine, "sql"},
-            deps=[
-                dg.AssetDep(key, partition_mapping=None if table == ZONE_TABLE else same_month)
-                for table, key in _input_keys(engine).items()
-            ],
-            description=_DESCRIPTION.format(where=where),
-            metadata={
-                "dagster/table_name": tables.name(engine, MART_TABLE),
-                "dagster/column_schema": mart_schema(),
-                "dagster/column_lineage": column_lineage(engine),
-            },
-        )
-
-    @mart_asset("bigquery", "BigQuery")
+    @_mart_asset(options, tables, "bigquery", "BigQuery")
     def bigquery_zone_daily_revenue(
         context: dg.AssetExecutionContext, bigquery: WarehouseResource
     ) -> dg.MaterializeResult:
@@ -136,7 +136,7 @@ def build_analytics_assets(
                 ),
             )
 
-    @mart_asset("postgres", "PostgreSQL")
+    @_mart_asset(options, tables, "postgres", "PostgreSQL")
     def postgres_zone_daily_revenue(
         context: dg.AssetExecutionContext, postgres: PostgresResource
     ) -> dg.MaterializeResult:
