@@ -1,6 +1,7 @@
 """Every name the platform uses, defined once: datasets, their eras and sources, tables, asset
 keys, lake paths, GCS object names and source URLs. No Dagster import: the library uses it too.
-The columns of each dataset are in `taxi_platform.schemas`.
+The columns of each dataset are in `taxi_platform.schemas`; how a file of each era lands in them
+is `taxi_platform.lib.eras`.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Era:
-    """A run of months whose files share one layout; `name` is recorded with every month."""
+    """A run of months whose files share one layout; `name` is recorded with every month. How a
+    file of any era becomes the dataset's columns (names, types, codes) is
+    `taxi_platform.lib.eras`, used by both lake paths."""
 
     name: str
     first_month: str
@@ -70,7 +73,8 @@ class TaxiDataset:
         return next(c for c in self.landed_columns if c.name == name)
 
     def era(self, month: str) -> str:
-        """The name of the layout era `month` belongs to."""
+        """The name of the layout era `month` belongs to; its files land in `columns` through
+        `taxi_platform.lib.eras`."""
         return [e.name for e in self.eras if e.first_month <= month][-1]
 
 

@@ -38,8 +38,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import re
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time
 from pathlib import Path
@@ -51,22 +51,20 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from taxi_platform.catalog import ARROW_TYPES, SOURCE_MONTH, Column, Kind, TaxiDataset
+from taxi_platform.lib.eras import (
+    TIMESTAMP_FORMAT,
+    match_columns,
+    parse_text,
+    parse_type,
+    to_landed,
+)
+from taxi_platform.lib.eras import header_key as header_key  # re-exported for older callers
 from taxi_platform.lib.files import atomic_write_path
 from taxi_platform.lib.months import month_start, next_month
 
 BLOCK_SIZE = 1 << 20  # 1 MiB blocks keep Arrow's reader memory flat in month size
 MAX_EXAMPLES = 20
-_PARSE_TYPES: dict[Kind, pa.DataType] = {
-    Kind.INT: pa.float64(),
-    Kind.FLOAT: pa.float64(),
-    Kind.STRING: pa.string(),
-    Kind.TIMESTAMP: pa.timestamp("us"),
-}
-_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
-_TEXT_TIMESTAMP_FORMATS = (_TIMESTAMP_FORMAT, "%Y-%m-%dT%H:%M:%S")
-_INT64_LIMIT = 2.0**63
 _RAGGED = "(row)"
-_NOT_KEY = re.compile(r"[^a-z0-9]")
 
 
 class SourceFileError(ValueError):
@@ -136,38 +134,22 @@ def _decode_cell(value: bytes) -> str:
         return value.decode("latin-1")
 
 
-def header_key(cell: str) -> str:
-    """How header cells are compared: lower case, without spaces, dashes and underscores."""
-    return _NOT_KEY.sub("", cell.lower())
-
-
-def match_columns(
+def match_header(
     header: list[str], ds: TaxiDataset, path: Path, month: str, report: CleanReport
 ) -> dict[str, Column]:
-    """Map each header cell to its schema column; unknown cells map to nothing."""
-    by_key: dict[str, Column] = {}
-    for col in ds.columns:
-        for key in {header_key(name) for name in (col.source, col.name, *col.aliases)}:
-            if by_key.setdefault(key, col) is not col:
-                raise AssertionError(f"{ds.name}: columns {col.name} and {by_key[key].name} clash")
-    matched: dict[str, Column] = {}
-    for cell in header:
-        col = by_key.get(header_key(cell))
-        if col is None or col in matched.values():
-            report.unknown_columns.append(cell)
-        else:
-            matched[cell] = col
-    present = set(matched.values())
-    missing = [c for c in ds.columns if c not in present]
-    if required := [c.source for c in missing if c.required]:
+    """Map each header cell to its schema column (`eras.match_columns`) and list the unknown and
+    missing ones in `report`; a missing required column rejects the file."""
+    match = match_columns(header, ds)
+    report.unknown_columns.extend(match.unknown)
+    if required := [c.source for c in match.missing if c.required]:
         raise SourceFileError(
             path,
             month,
             f"line 1 (header): missing required column(s) {', '.join(required)}"
             f" (header cells: {', '.join(header)})",
         )
-    report.missing_optional_columns = [c.source for c in missing]
-    return matched
+    report.missing_optional_columns = [c.source for c in match.missing]
+    return match.columns
 
 
 def _header_names(header: list[str]) -> list[str]:
@@ -232,7 +214,7 @@ def _reader(
             include_columns=list(matched),
             strings_can_be_null=True,
             quoted_strings_can_be_null=True,
-            timestamp_parsers=[_TIMESTAMP_FORMAT, pacsv.ISO8601],
+            timestamp_parsers=[TIMESTAMP_FORMAT, pacsv.ISO8601],
         ),
     )
 
@@ -278,107 +260,114 @@ def _decode_text(raw: pa.Array, col: Column, first_line: int, report: CleanRepor
     return text
 
 
-def parse_type(col: Column) -> pa.DataType:
-    """The type a column is read as before the cleaning rules type it."""
-    return _PARSE_TYPES[col.kind]
+@dataclass(frozen=True)
+class MonthFile:
+    """What every batch of one source file shares: its dataset and month, and the schema
+    column each of its read columns lands as."""
+
+    ds: TaxiDataset
+    month: str
+    columns: dict[str, Column]
 
 
-def parse_text(text: pa.Array, col: Column) -> pa.Array:
-    """Parse a text column to its read type; unparseable cells become null."""
-    if col.kind is Kind.STRING:
-        return text
-    if col.kind is Kind.TIMESTAMP:
-        trimmed = pc.utf8_trim_whitespace(text)
-        parsed = None
-        for fmt in _TEXT_TIMESTAMP_FORMATS:
-            attempt = pc.strptime(trimmed, format=fmt, unit="us", error_is_null=True)
-            parsed = attempt if parsed is None else pc.coalesce(parsed, attempt)
-        return parsed
-    import pandas as pd  # only the text fallback needs it; the clean path stays pandas-free
+@dataclass(frozen=True)
+class _Parsed:
+    """One column of a batch in its read type; rejection examples quote `shown`; `unparsed`
+    marks the cells of a text column that did not parse (None: nothing could fail)."""
 
-    numbers = pd.to_numeric(text.to_pandas(), errors="coerce")
-    return pa.array(numbers, type=pa.float64(), from_pandas=True)
-
-
-def _to_landed(values: pa.Array, col: Column) -> tuple[pa.Array, np.ndarray | None, str]:
-    """Convert a parsed column to its landed type; returns values, bad-row mask, reason."""
-    if col.kind is Kind.INT:
-        whole = pc.and_(pc.equal(pc.floor(values), values), pc.less(pc.abs(values), _INT64_LIMIT))
-        whole = pc.fill_null(whole, True)
-        bad = ~whole.to_numpy(zero_copy_only=False)
-        safe = pc.if_else(whole, values, None)
-        return pc.cast(safe, pa.int64()), bad, "not a whole number in int64 range"
-    if col.kind is Kind.FLOAT:
-        finite = pc.fill_null(pc.is_finite(values), True)
-        if pc.all(finite).as_py():
-            return values, None, ""
-        bad = ~finite.to_numpy(zero_copy_only=False)
-        return pc.if_else(finite, values, None), bad, "not a finite number"
-    if col.kind is Kind.TIMESTAMP and col.placeholder:
-        placeholder = pa.scalar(datetime.fromisoformat(col.placeholder), values.type)
-        return pc.if_else(pc.equal(values, placeholder), None, values), None, ""
-    if col.name == "store_and_fwd_flag":
-        flag = pc.utf8_upper(pc.utf8_trim_whitespace(values))
-        return pc.if_else(pc.is_in(flag, pa.array(["Y", "N"])), flag, None), None, ""
-    if col.trim:
-        return pc.utf8_trim_whitespace(values), None, ""
-    return values, None, ""
+    column: Column
+    values: pa.Array
+    shown: pa.Array
+    unparsed: np.ndarray | None = None
 
 
 def clean_batch(
     batch: pa.RecordBatch,
-    matched: dict[str, Column],
-    ds: TaxiDataset,
-    month: str,
+    file: MonthFile,
     first_line: int,
-    typed: bool,
     report: CleanReport,
-    extra: dict[str, pa.Array] | None = None,
+    extra: Mapping[str, pa.Array] | None = None,
 ) -> pa.Table:
-    """Type, check and order one batch; rejected rows are counted in `report`, not returned.
-    `extra` columns (unknown to the schema) follow the landed ones, row for row."""
-    n = batch.num_rows
-    keep = np.ones(n, dtype=bool)
-    examples: list[Rejection] = []
-    landed: dict[str, pa.Array] = {}
-    for cell, col in matched.items():
-        raw = batch.column(cell)
-        if isinstance(raw, pa.ChunkedArray):
-            raw = raw.combine_chunks()
-        if not typed:
-            raw = _decode_text(raw, col, first_line, report)
-        parsed = raw if typed else parse_text(raw, col)
-        if not typed and col.kind is not Kind.STRING:
-            unparsed = pc.and_(pc.is_valid(raw), pc.is_null(parsed)).to_numpy(zero_copy_only=False)
-            unparsed &= (
-                pc.fill_null(pc.utf8_length(pc.utf8_trim_whitespace(raw)), 0).to_numpy(
-                    zero_copy_only=False
-                )
-                > 0
-            )
-            examples += _examples(unparsed & keep, raw, first_line, col, f"not a {col.kind.value}")
-            keep &= ~unparsed
-        values, bad, reason = _to_landed(parsed, col)
-        if bad is not None and bad.any():
-            examples += _examples(bad & keep, raw, first_line, col, reason)
-            keep &= ~bad
-        landed[col.name] = values
-    pickup = landed[ds.pickup_col]
-    no_pickup = pc.is_null(pickup).to_numpy(zero_copy_only=False)
-    examples += _examples(no_pickup & keep, None, first_line, ds.column(ds.pickup_col), "missing")
-    keep &= ~no_pickup
-    report.rows_read += n
-    report.reject(int(n - keep.sum()), examples)
-    table = pa.table({c.name: landed.get(c.name, pa.nulls(n, pa.string())) for c in ds.columns})
-    table = table.append_column(SOURCE_MONTH.name, pa.array([month_start(month)] * n, pa.date32()))
-    table = table.cast(ds.arrow_schema())
-    for name, values in (extra or {}).items():
+    """Check and order one batch already in its read types (`eras.parse_type`); rejected rows
+    are counted in `report`, not returned. `extra` columns (unknown to the schema) follow the
+    landed ones, row for row."""
+    parsed = [
+        _Parsed(col, batch.column(cell), batch.column(cell)) for cell, col in file.columns.items()
+    ]
+    return _land(parsed, batch.num_rows, file, first_line, report, extra or {})
+
+
+def clean_text_batch(
+    batch: pa.RecordBatch, file: MonthFile, first_line: int, report: CleanReport
+) -> pa.Table:
+    """`clean_batch` for a batch read as bytes: each cell is decoded and parsed, and a cell that
+    does not parse rejects its row."""
+    parsed = [
+        _parse_text_column(batch.column(cell), col, first_line, report)
+        for cell, col in file.columns.items()
+    ]
+    return _land(parsed, batch.num_rows, file, first_line, report, {})
+
+
+def _parse_text_column(raw: pa.Array, col: Column, first_line: int, report: CleanReport) -> _Parsed:
+    """Decode one column of bytes and parse it to its read type."""
+    text = _decode_text(raw, col, first_line, report)
+    values = parse_text(text, col)
+    if col.kind is Kind.STRING:
+        return _Parsed(col, values, text)
+    unparsed = pc.and_(pc.is_valid(text), pc.is_null(values)).to_numpy(zero_copy_only=False)
+    length = pc.fill_null(pc.utf8_length(pc.utf8_trim_whitespace(text)), 0)
+    unparsed &= length.to_numpy(zero_copy_only=False) > 0
+    return _Parsed(col, values, text, unparsed)
+
+
+def _land(
+    parsed: list[_Parsed],
+    rows: int,
+    file: MonthFile,
+    first_line: int,
+    report: CleanReport,
+    extra: Mapping[str, pa.Array],
+) -> pa.Table:
+    """The month's table of the batch's rows no rule rejects, counted in `report`."""
+    landed, keep, examples = _apply_rules(parsed, rows, file.ds, first_line)
+    report.rows_read += rows
+    report.reject(int(rows - keep.sum()), examples)
+    ds = file.ds
+    table = pa.table({c.name: landed.get(c.name, pa.nulls(rows, pa.string())) for c in ds.columns})
+    source_month = pa.array([month_start(file.month)] * rows, pa.date32())
+    table = table.append_column(SOURCE_MONTH.name, source_month).cast(ds.arrow_schema())
+    for name, values in extra.items():
         table = table.append_column(name, values)
     if not keep.all():
         table = table.filter(pa.array(keep))
-    report.out_of_month += count_out_of_month(table.column(ds.pickup_col), month)
+    report.out_of_month += count_out_of_month(table.column(ds.pickup_col), file.month)
     report.rows_written += table.num_rows
     return table
+
+
+def _apply_rules(
+    parsed: list[_Parsed], rows: int, ds: TaxiDataset, first_line: int
+) -> tuple[dict[str, pa.Array], np.ndarray, list[Rejection]]:
+    """Each column's landed values (`eras.to_landed`), the rows to keep and examples of those
+    rejected: a cell that did not parse or broke a rule, or a missing pickup."""
+    keep = np.ones(rows, dtype=bool)
+    examples: list[Rejection] = []
+    landed: dict[str, pa.Array] = {}
+    for p in parsed:
+        if p.unparsed is not None:
+            reason = f"not a {p.column.kind.value}"
+            examples += _examples(p.unparsed & keep, p.shown, first_line, p.column, reason)
+            keep &= ~p.unparsed
+        values, bad, reason = to_landed(p.values, p.column)
+        if bad is not None and bad.any():
+            examples += _examples(bad & keep, p.shown, first_line, p.column, reason)
+            keep &= ~bad
+        landed[p.column.name] = values
+    no_pickup = pc.is_null(landed[ds.pickup_col]).to_numpy(zero_copy_only=False)
+    examples += _examples(no_pickup & keep, None, first_line, ds.column(ds.pickup_col), "missing")
+    keep &= ~no_pickup
+    return landed, keep, examples
 
 
 def count_out_of_month(pickups: pa.ChunkedArray | pa.Array, month: str) -> int:
@@ -412,14 +401,15 @@ def _write(src: Path, dst: Path, ds: TaxiDataset, month: str, typed: bool) -> Cl
     report = CleanReport()
     header = read_header(src, month)
     report.era, report.fingerprint = ds.era(month), fingerprint(header)
-    matched = match_columns(header, ds, src, month, report)
+    matched = match_header(header, ds, src, month, report)
     ragged = None if typed else _RaggedRows()
+    file, clean = MonthFile(ds, month, matched), clean_batch if typed else clean_text_batch
     line = 2
     with atomic_write_path(dst) as tmp:
         with pq.ParquetWriter(tmp, ds.arrow_schema(), compression="zstd") as writer:
             try:
                 for batch in _reader(src, header, matched, typed, ragged):
-                    table = clean_batch(batch, matched, ds, month, line, typed, report)
+                    table = clean(batch, file, line, report)
                     line += batch.num_rows
                     writer.write_table(table)
             except (OSError, EOFError, zlib.error) as err:

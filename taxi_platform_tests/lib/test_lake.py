@@ -12,7 +12,16 @@ import pytest
 
 from devstack.sample_data import float_int_month, mirror_columns, write_month
 from taxi_platform.catalog import FHV, GREEN, YELLOW, TaxiDataset
-from taxi_platform.lib.lake import SourceFileError, count_out_of_month, csv_to_parquet
+from taxi_platform.lib.eras import match_columns, parse_type
+from taxi_platform.lib.lake import (
+    CleanReport,
+    MonthFile,
+    SourceFileError,
+    clean_batch,
+    clean_text_batch,
+    count_out_of_month,
+    csv_to_parquet,
+)
 
 ROWS = 3_000
 
@@ -133,3 +142,27 @@ def test_bad_file_leaves_the_landed_parquet_untouched(tmp_path: Path) -> None:
 
     assert dst.read_bytes() == before
     assert [p.name for p in dst.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_batch_read_as_text_lands_like_the_same_batch_read_typed() -> None:
+    header = [c.source for c in mirror_columns(YELLOW)]
+    row = "1,2021-01-01 00:30:10,2021-01-01 00:36:12,,2.1,1,y,142,43,2,8,3,0.5,0,0,0.3,11.8,2.5"
+    rows = [row.split(","), row.replace(",1,y,", ",1,N,").split(",")]
+    cells = list(zip(*rows, strict=True))
+    file = MonthFile(YELLOW, "2021-01", match_columns(header, YELLOW).columns)
+    text = pa.record_batch([pa.array([c.encode() or None for c in col]) for col in cells], header)
+    typed = pa.record_batch(
+        [
+            pa.array(text.column(i).to_pylist(), pa.string()).cast(parse_type(col))
+            for i, col in enumerate(file.columns.values())
+        ],
+        header,
+    )
+    reports = CleanReport(), CleanReport()
+
+    from_text = clean_text_batch(text, file, 2, reports[0])
+    from_typed = clean_batch(typed, file, 2, reports[1])
+
+    assert from_text.equals(from_typed)
+    assert from_text.column("store_and_fwd_flag").to_pylist() == ["Y", "N"]
+    assert reports[0] == reports[1]
