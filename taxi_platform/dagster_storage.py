@@ -3,26 +3,39 @@ open in its process instead of opening one per statement.
 
 dagster-postgres connects anew for every statement outside the webserver (a `NullPool`). A
 run that lands a batch of months stores about a thousand events, and every connection costs a
-password handshake and a server process: most of such a run's CPU went there. These keep one
-connection per process, pinged before each use, so a restarted server costs a reconnect (with
+password handshake and a server process: most of such a run's CPU went there. These take the
+webserver's pooled engine (`optimize_for_webserver`, public on every Dagster storage) in every
+process and ping its connection before each use, so a restarted server costs a reconnect (with
 dagster-postgres's retries), as before, not a failed write. `deploy/dagster.yaml` names them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any, Self
 
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 from dagster_postgres.auth import PgTokenProvider
-from dagster_postgres.utils import (
-    create_pg_engine,
-    get_token_provider_from_config,
-    pg_url_from_config,
-)
+from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
+from sqlalchemy import Connection, Dialect, event
+from sqlalchemy.exc import DisconnectionError
 
 POOL_RECYCLE_SECONDS = 3600  # reconnect hourly, before a server or proxy idle limit cuts it
 POOL_OVERFLOW = 8  # connections beyond the held one while threads of a process overlap
+NO_STATEMENT_TIMEOUT = 0  # as dagster-postgres outside the webserver
+
+
+def _ping_on_checkout(dialect: Dialect) -> Callable[[Any, Any, Any], None]:
+    """A pool checkout listener: a dead connection is replaced, as `pool_pre_ping` does."""
+
+    def ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise DisconnectionError() from error
+
+    return ping
 
 
 class _HeldConnection:
@@ -38,15 +51,17 @@ class _HeldConnection:
         super().__init__(  # type: ignore[call-arg]
             postgres_url, should_autocreate_tables, inst_data, token_provider
         )
-        self._engine = create_pg_engine(
-            postgres_url,
-            token_provider,
-            isolation_level="AUTOCOMMIT",
-            pool_size=1,
-            max_overflow=POOL_OVERFLOW,
+        self.optimize_for_webserver(  # type: ignore[attr-defined]
+            statement_timeout=NO_STATEMENT_TIMEOUT,
             pool_recycle=POOL_RECYCLE_SECONDS,
-            pool_pre_ping=True,
+            max_overflow=POOL_OVERFLOW,
         )
+        with self.held_connection() as conn:
+            event.listen(conn.engine, "checkout", _ping_on_checkout(conn.engine.dialect))
+
+    def held_connection(self) -> AbstractContextManager[Connection]:
+        """A connection from the storage's engine."""
+        return self.connect()  # type: ignore[attr-defined]
 
     @classmethod
     def from_config_value(cls, inst_data: Any, config_value: Mapping[str, Any]) -> Self:
@@ -64,6 +79,10 @@ class HeldConnectionRunStorage(_HeldConnection, PostgresRunStorage):
 
 class HeldConnectionEventLogStorage(_HeldConnection, PostgresEventLogStorage):
     """Dagster's event log on PostgreSQL over one held connection per process."""
+
+    def held_connection(self) -> AbstractContextManager[Connection]:
+        """A connection from the storage's engine (the event log has no `connect`)."""
+        return self.index_connection()
 
 
 class HeldConnectionScheduleStorage(_HeldConnection, PostgresScheduleStorage):

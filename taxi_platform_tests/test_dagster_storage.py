@@ -1,4 +1,5 @@
-"""Dagster's storage from deploy/dagster.yaml keeps its PostgreSQL connections open."""
+"""Dagster's storage from deploy/dagster.yaml keeps its PostgreSQL connections open, and
+replaces one the server has dropped before using it."""
 
 from __future__ import annotations
 
@@ -15,16 +16,22 @@ def tiny() -> int:
     return 1
 
 
-def _held_by_this_process(stack: dict[str, str]) -> set[int]:
-    """Server processes of Dagster's database that this process is connected to."""
-    port = int(stack["DAGSTER_PG_PORT"])
-    with psycopg.connect(
+def _connect(stack: dict[str, str]) -> psycopg.Connection:
+    """A connection of the test's own to Dagster's database."""
+    return psycopg.connect(
         host=stack["DAGSTER_PG_HOST"],
-        port=port,
+        port=int(stack["DAGSTER_PG_PORT"]),
         user=stack["DAGSTER_PG_USER"],
         password=stack["DAGSTER_PG_PASSWORD"],
         dbname=stack["DAGSTER_PG_DATABASE"],
-    ) as conn:
+        autocommit=True,
+    )
+
+
+def _held_by_this_process(stack: dict[str, str]) -> set[int]:
+    """Server processes of Dagster's database that this process is connected to."""
+    port = int(stack["DAGSTER_PG_PORT"])
+    with _connect(stack) as conn:
         ours = [
             c.laddr.port
             for c in psutil.Process().net_connections(kind="tcp")
@@ -48,3 +55,19 @@ def test_runs_store_their_events_over_connections_held_open(stack: dict[str, str
             # Open after the run, one per storage in use (runs, event log, schedules); a
             # connection per event would leave none.
             assert 1 <= len(held) <= 3
+
+
+def test_a_held_connection_the_server_dropped_is_replaced_before_use(
+    stack: dict[str, str],
+) -> None:
+    with dg.DagsterInstance.get() as instance:
+        assert dg.materialize([tiny], instance=instance).success
+        dropped = _held_by_this_process(stack)
+        with _connect(stack) as conn:  # as a server restart or an idle cut would
+            for pid in dropped:
+                conn.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+        result = dg.materialize([tiny], instance=instance)
+
+        assert result.success and len(instance.all_logs(result.run_id)) > 10
+        assert dropped and not dropped & _held_by_this_process(stack)

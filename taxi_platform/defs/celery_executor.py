@@ -19,9 +19,13 @@ import dagster as dg
 from celery import Celery
 from celery.exceptions import TaskRevokedError
 from celery.result import AsyncResult
+from dagster_celery import celery_executor as stock_celery_executor
 from dagster_celery.core_execution_loop import core_celery_execution_loop
-from dagster_celery.executor import CELERY_CONFIG, CeleryExecutor, _submit_task
-from dagster_celery.executor import celery_executor as stock_celery_executor
+
+# dagster-celery has no public way to read a step's failed task: its loop above (a plain name,
+# but undocumented) takes the function that submits a step, and the stock one is private.
+# Both are pinned by taxi_platform_tests/defs/test_celery_executor.py.
+from dagster_celery.executor import CeleryExecutor, _submit_task
 from dagster_shared.error import SerializableErrorInfo
 from dagster_shared.serdes import serialize_value
 
@@ -85,7 +89,7 @@ class LostWorkerAwareCeleryExecutor(CeleryExecutor):
 
 @dg.executor(
     name="celery",
-    config_schema=CELERY_CONFIG,
+    config_schema=stock_celery_executor.config_schema,
     requirements=dg.multiple_process_executor_requirements(),
 )
 def celery_executor(init_context: dg.InitExecutorContext) -> LostWorkerAwareCeleryExecutor:
