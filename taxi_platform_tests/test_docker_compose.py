@@ -1,20 +1,28 @@
 """docker-compose.yaml, the Dockerfile and .env.example agree with each other, with the code's
-settings and with docs/configuration.md (there is no Docker engine here; `docker compose
-config` runs when the compose plugin is installed)."""
+settings and with docs/configuration.md. There is no Docker engine here: the file is validated
+against the Compose Specification's JSON schema, every service's image, command and settings
+are looked up in the repo, the lock and the images, and `docker compose config` runs when the
+compose plugin is installed."""
 
 from __future__ import annotations
 
 import ast
+import importlib.metadata
+import importlib.util
+import json
 import os
 import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
+from bqemulator.config import Settings as BqemulatorSettings
 
 from devstack import services
 
@@ -25,10 +33,32 @@ ISSUE_SERVICES = {
     *("redis", "celery-worker"),
 }
 PLATFORM_SERVICES = ("code", "webserver", "daemon", "celery-worker")
-# Read by libraries rather than by taxi_platform: google-cloud-storage, google-auth, Dagster.
-LIBRARY_SETTINGS = {"STORAGE_EMULATOR_HOST", "NO_GCE_CHECK", "DAGSTER_HOME"}
+# Read by libraries rather than by taxi_platform, each named with the distribution reading it.
+LIBRARY_SETTINGS = {
+    "STORAGE_EMULATOR_HOST": "google-cloud-storage",
+    "NO_GCE_CHECK": "google-auth",
+    "DAGSTER_HOME": "dagster",
+}
+# Set by compose for the Celery worker alone: Celery's own names for its broker and backend.
+WORKER_SETTINGS = {"CELERY_BROKER_URL": "celery", "CELERY_RESULT_BACKEND": "celery"}
+POSIX_SETTINGS = {"HOME"}
 SETTING = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[A-Z]{3,}")
 INTERPOLATION = re.compile(r"\$\{([A-Z0-9_]+)(?::?[-?]([^}]*))?\}")
+# The Compose Specification's JSON schema (compose-spec/compose-spec, schema/compose-spec.json),
+# vendored unchanged from the npm package dclint 3.1.0, where it is schemas/compose.schema.json.
+COMPOSE_SCHEMA = ROOT / "taxi_platform_tests" / "schemas" / "compose-spec.json"
+PULLED_IMAGE = re.compile(r"[a-z0-9]+(?:[._/-][a-z0-9]+)*:[A-Za-z0-9_][A-Za-z0-9_.-]*")
+# What the pulled images hold, from each image's documentation (no engine here to look inside):
+# the programs their services run, and the settings their entrypoints read.
+PULLED_IMAGE_PROGRAMS = {
+    "postgres": {"pg_isready"},
+    "redis": {"redis-server", "redis-cli"},
+}
+PULLED_IMAGE_SETTINGS = {
+    "postgres": {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"},
+    "dpage/pgadmin4": {"PGADMIN_DEFAULT_EMAIL", "PGADMIN_DEFAULT_PASSWORD"},
+}
+BASE_IMAGE_PROGRAMS = {"python"}  # python:3.11-slim, the Dockerfile's base
 
 
 def _compose() -> dict[str, Any]:
@@ -122,7 +152,14 @@ def test_env_example_lists_every_setting_and_only_settings() -> None:
     required, optional = _settings_read_by_code()
     instance = _instance_settings(ROOT / "deploy" / "dagster.yaml")
     k8s = _instance_settings(ROOT / "deploy" / "dagster-k8s.yaml")
-    known = required | optional | instance | k8s | LIBRARY_SETTINGS | set(_compose_interpolations())
+    known = (
+        required
+        | optional
+        | instance
+        | k8s
+        | set(LIBRARY_SETTINGS)
+        | set(_compose_interpolations())
+    )
     names = set(_env_example())
 
     assert required | optional | instance | k8s <= names
@@ -237,3 +274,206 @@ def test_docker_compose_config_is_valid() -> None:
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr
+
+
+# --- the Compose Specification and what each service needs ----------------------------------
+
+
+def _interpolated() -> dict[str, Any]:
+    """The file as compose reads it with .env copied from .env.example: each `${NAME}` its value
+    there, else its `:-` default, else (a required secret left empty) a stand-in."""
+    env = {name: value for name, value in _env_example().items() if value}
+    pattern = re.compile(r"\$\{([A-Z0-9_]+)(?:(:?-)([^}]*)|:?\?[^}]*)?\}")
+
+    def value(match: re.Match[str]) -> str:
+        return env.get(match[1]) or (match[3] if match[2] else "stand-in")
+
+    return yaml.safe_load(pattern.sub(value, COMPOSE.read_text()))
+
+
+def _schema_errors(document: dict[str, Any]) -> list[str]:
+    schema = json.loads(COMPOSE_SCHEMA.read_text())
+    # Draft 7, which the schema names in an https form jsonschema does not look up.
+    assert "draft-07" in schema["$schema"]
+    jsonschema.Draft7Validator.check_schema(schema)
+    validator = jsonschema.Draft7Validator(
+        schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER
+    )
+    return [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in validator.iter_errors(document)
+    ]
+
+
+def test_the_file_is_valid_against_the_compose_specification() -> None:
+    assert not _schema_errors(_interpolated())
+
+
+def test_the_schema_refuses_what_compose_refuses() -> None:
+    document = _interpolated()
+    document["services"]["code"]["imagee"] = "taxi_platform:local"
+    document["services"]["redis"]["depends_on"] = {"postgres": {"condition": "started"}}
+
+    errors = _schema_errors(document)
+
+    assert any("imagee" in e for e in errors) and any("depends_on" in e for e in errors), errors
+
+
+def _builds(service: dict[str, Any]) -> bool:
+    return "build" in service
+
+
+def test_every_service_builds_a_dockerfile_here_or_pulls_a_tagged_image() -> None:
+    for name, service in _services().items():
+        if _builds(service):
+            build = service["build"]
+            build = {"context": build} if isinstance(build, str) else build
+            context = ROOT / build["context"]
+            assert (context / build.get("dockerfile", "Dockerfile")).is_file(), name
+            assert service["image"].count(":") == 1, name  # the built image's name:tag
+        else:
+            image = service["image"]
+            assert PULLED_IMAGE.fullmatch(image) and not image.endswith(":latest"), (name, image)
+
+
+def _programs(service: dict[str, Any]) -> list[list[str]]:
+    """The argument lists a service runs: its command and its healthcheck."""
+    found = []
+    if command := service.get("command"):
+        found.append(shlex.split(command) if isinstance(command, str) else command)
+    if test := service.get("healthcheck", {}).get("test"):
+        kind, *args = test
+        found.append(args if kind == "CMD" else shlex.split(args[0]))
+    return found
+
+
+def _locked() -> set[str]:
+    """Normalised names of the distributions requirements.lock pins (the image installs it)."""
+    lines = (ROOT / "requirements.lock").read_text().splitlines()
+    return {_normalised(m[1]) for line in lines if (m := re.fullmatch(r"([\w.-]+)==\S+", line))}
+
+
+def _normalised(distribution: str) -> str:
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
+def _script_distribution(program: str) -> str | None:
+    """The distribution installing console script `program`, if any."""
+    scripts = importlib.metadata.entry_points(group="console_scripts", name=program)
+    return next((_normalised(s.dist.name) for s in scripts if s.dist), None)
+
+
+def _module_shipped(module: str) -> bool:
+    """Whether the image has `module`: from a directory the Dockerfile copies or a locked
+    distribution."""
+    top = module.split(".")[0]
+    copied = {p for op, arg in _dockerfile() if op == "COPY" for p in shlex.split(arg)[:-1]}
+    owners = importlib.metadata.packages_distributions().get(top, [])
+    shipped = top in copied or bool({_normalised(d) for d in owners} & _locked())
+    return shipped and importlib.util.find_spec(module) is not None
+
+
+def _platform_program_problems(argv: list[str]) -> list[str]:
+    """What the platform image lacks to run `argv`."""
+    program, problems = argv[0], []
+    if program not in BASE_IMAGE_PROGRAMS and _script_distribution(program) not in _locked():
+        problems.append(f"{program}: no locked distribution installs it")
+    for flag in ("-m", "-A"):  # python -m, dagster -m, celery -A: a module to import
+        if flag in argv and not _module_shipped(argv[argv.index(flag) + 1]):
+            problems.append(f"{argv[argv.index(flag) + 1]}: not in the image")
+    scripts = [a for a in argv[1:2] if a.endswith(".py")] if program == "python" else []
+    problems += [f"{a}: no such file" for a in scripts if not (ROOT / a).is_file()]
+    return problems
+
+
+def test_every_command_runs_a_program_and_module_the_image_has() -> None:
+    problems = []
+    for name, service in _services().items():
+        for argv in _programs(service):
+            if _builds(service):
+                problems += [(name, p) for p in _platform_program_problems(argv)]
+            elif not argv[0].startswith("-"):  # else options to the image's entrypoint
+                image = service["image"].split(":")[0]
+                if argv[0] not in PULLED_IMAGE_PROGRAMS.get(image, set()):
+                    problems.append((name, f"{argv[0]}: not a program of {image}"))
+
+    assert not problems
+
+
+def test_the_platform_images_commands_accept_their_options() -> None:
+    """Each console-script command, with `--help` added, parses with the locked versions."""
+    argvs = [
+        argv
+        for service in _services().values()
+        if _builds(service)
+        for argv in _programs(service)
+        if argv[0] not in BASE_IMAGE_PROGRAMS
+    ]
+    runs = [
+        subprocess.Popen(
+            [str(Path(sys.executable).with_name(argv[0])), *argv[1:], "--help"],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for argv in argvs
+    ]
+    errors = [
+        (argv, run.communicate()[1][-500:], run.returncode)
+        for argv, run in zip(argvs, runs, strict=True)
+    ]
+
+    assert len(argvs) >= 5  # code server and its healthcheck, webserver, daemon, worker
+    assert not [error for error in errors if error[2]]
+
+
+def _read_by_library(name: str, distribution: str) -> bool:
+    """Whether `distribution`'s Python sources hold `name` as a string literal."""
+    literal = re.compile(rf"""["']{name}["']""")
+    files = importlib.metadata.distribution(distribution).files or []
+    return any(
+        literal.search(f.locate().read_text(errors="replace")) for f in files if f.suffix == ".py"
+    )
+
+
+def test_the_libraries_named_read_their_settings_and_are_locked() -> None:
+    for name, distribution in {**LIBRARY_SETTINGS, **WORKER_SETTINGS}.items():
+        assert _normalised(distribution) in _locked(), distribution
+        assert _read_by_library(name, distribution), (name, distribution)
+
+
+def _mounted_script_settings(service: dict[str, Any]) -> set[str]:
+    """Names read (`$NAME`) by the repo's scripts the service mounts."""
+    sources = [v.split(":")[0] for v in service.get("volumes", []) if v.startswith("./")]
+    text = " ".join((ROOT / s).read_text() for s in sources if s.endswith(".sh"))
+    return set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", text))
+
+
+def _platform_settings() -> set[str]:
+    """Names the platform image reads: the code's and the instance's (listed in .env.example),
+    the libraries', Celery's, the BigQuery emulator's and POSIX ones."""
+    required, optional = _settings_read_by_code()
+    ours = (required | optional | _instance_settings(ROOT / "deploy" / "dagster.yaml")) & set(
+        _env_example()
+    )
+    prefix = BqemulatorSettings.model_config["env_prefix"]
+    emulator = {prefix + field.upper() for field in BqemulatorSettings.model_fields}
+    return ours | set(LIBRARY_SETTINGS) | set(WORKER_SETTINGS) | emulator | POSIX_SETTINGS
+
+
+def test_every_setting_a_service_gets_is_read_by_its_image() -> None:
+    unknown = {}
+    for name, service in _services().items():
+        if _builds(service):
+            known = _platform_settings()
+        else:
+            image = service["image"].split(":")[0]
+            known = PULLED_IMAGE_SETTINGS.get(image, set()) | _mounted_script_settings(service)
+        if extra := set(service.get("environment", {})) - known:
+            unknown[name] = extra
+
+    assert not unknown
+
+
+def test_every_interpolated_name_is_listed_in_env_example() -> None:
+    assert set(_compose_interpolations()) <= set(_env_example())
