@@ -5,19 +5,16 @@
 - parquet -> PostgreSQL: `pd.read_parquet`, then `to_sql(..., chunksize=100000,
   if_exists="append")` through SQLAlchemy and psycopg2, after creating the table from
   `df.head(n=0)` with `if_exists="replace"`, as the course's ingest script does.
-
-Connection settings come from the local services' environment (PG_HOST, PG_PORT, PG_USER,
-PG_PASSWORD, PG_DATABASE), never from the command line.
 """
 
 from __future__ import annotations
 
-import os
-
 import pandas as pd
 import pyarrow.parquet as pq
-from sqlalchemy import create_engine
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL
+
+from benchmarks import Postgres
 
 TO_SQL_CHUNKSIZE = 100_000
 
@@ -31,14 +28,15 @@ def csv_to_parquet(src: str, dst: str) -> dict[str, int]:
     return {"rows": len(df)}
 
 
-def _engine():
+def _engine() -> Engine:
+    pg = Postgres.from_env()
     url = URL.create(
         "postgresql+psycopg2",
-        username=os.environ["PG_USER"],
-        password=os.environ["PG_PASSWORD"],
-        host=os.environ["PG_HOST"],
-        port=int(os.environ["PG_PORT"]),
-        database=os.environ["PG_DATABASE"],
+        username=pg.user,
+        password=pg.password,
+        host=pg.host,
+        port=pg.port,
+        database=pg.dbname,
     )
     return create_engine(url)
 

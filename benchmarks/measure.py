@@ -23,14 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from benchmarks import REPO_ROOT
 
 
 class StepError(RuntimeError):
     """A benchmark step failed in its child process."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Measurement:
     """What one step cost, measured in its own process."""
 

@@ -1,23 +1,16 @@
-"""Project the real archive's full load from what this machine measured: the per-step rows/s of
-the 20M-row month (`benchmarks.memory`) and the per-run cost of the full-history dry run
-(`benchmarks.backfill --full-history`).
-
-    python -m benchmarks.projection [--workers 1 2 4 8] [--bandwidth-mib-s 50] [--pg-streams 4]
-
-Writes benchmarks/results/projection.md. A projection, not a measurement: the formula and every
-input are printed with it.
+"""Target `projection`: the real archive's full load projected from what this machine
+measured, the per-step rows/s of the 20M-row month (target `memory`) and the per-run cost of
+the full-history dry run (target `full-history`). Writes projection.md into `--out`. A
+projection, not a measurement: the formula and every input are printed with it.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Sequence
-from pathlib import Path
 
+from benchmarks import Options
 from taxi_platform.lib.months import month_start
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 # The TLC's files 2009-01..2024-05 (../shared/tlc_file_metadata_2024-08.tsv): files, rows, bytes.
 ARCHIVE_TO_2024_05 = {
@@ -37,15 +30,16 @@ MONTHLY_SINCE_2024_05 = {
 MACHINE_STEPS = ("parquet -> lake", "lake -> GCS", "lake -> PostgreSQL")
 
 
-def _months_after_2024_05(last_month: str) -> int:
-    last = month_start(last_month)
-    return (last.year - 2024) * 12 + last.month - 5
+def _months_between(first: str, last: str) -> int:
+    """Months from `first` to `last`, both counted."""
+    a, b = month_start(first), month_start(last)
+    return (b.year - a.year) * 12 + b.month - a.month + 1
 
 
 def archive(last_month: str) -> tuple[int, int, int]:
     """Files, rows and bytes of the whole archive up to `last_month` (extrapolated after
     2024-05 at the last year's mean per month)."""
-    extra = _months_after_2024_05(last_month)
+    extra = _months_between("2024-05", last_month) - 1
     files = sum(f for f, _, _ in ARCHIVE_TO_2024_05.values()) + extra * len(ARCHIVE_TO_2024_05)
     rows = sum(r for _, r, _ in ARCHIVE_TO_2024_05.values())
     size = sum(b for _, _, b in ARCHIVE_TO_2024_05.values())
@@ -61,12 +55,7 @@ def _step_rates(memory: list[dict]) -> dict[str, float]:
 
 def _runs(spans: Sequence[str], months_per_run: int) -> int:
     """Runs of a backfill of every dataset's span of months, `months_per_run` to a run."""
-    runs = 0
-    for span in spans:
-        (y0, m0), (y1, m1) = (map(int, month.split("-")) for month in span.split(".."))
-        months = (y1 - y0) * 12 + m1 - m0 + 1
-        runs += -(-months // months_per_run)
-    return runs
+    return sum(-(-_months_between(*span.split("..")) // months_per_run) for span in spans)
 
 
 def project(
@@ -86,7 +75,7 @@ def project(
     download = size / (bandwidth_mib_s * 2**20)
     lines = [
         "# Projection: the whole TLC archive through every layer"
-        " (`python -m benchmarks.projection`)",
+        " (`python -m benchmarks projection`)",
         "",
         f"Archive to {last_month}: {files:,} files, {rows / 1e9:.2f} billion rows,"
         f" {size / 2**30:.0f} GiB of parquet (2009-01..2024-05 from the TLC's file list, later"
@@ -130,22 +119,17 @@ def project(
     return "\n".join(lines) + "\n"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4, 8])
-    parser.add_argument("--bandwidth-mib-s", type=float, default=50.0)
-    parser.add_argument("--pg-streams", type=int, default=4)
-    parser.add_argument("--months-per-run", type=int, default=24)
-    args = parser.parse_args(argv)
-    memory = json.loads((RESULTS / "memory.json").read_text())
-    dry_run = json.loads((RESULTS / "backfill-full-history.json").read_text())
+def run(options: Options) -> None:
+    """Read memory.json and backfill-full-history.json in `options.out`; write projection.md."""
+    memory = json.loads((options.out / "memory.json").read_text())
+    dry_run = json.loads((options.out / "backfill-full-history.json").read_text())
     text = project(
-        memory, dry_run, args.workers, args.bandwidth_mib_s, args.pg_streams, args.months_per_run
+        memory,
+        dry_run,
+        options.workers,
+        options.bandwidth_mib_s,
+        options.pg_streams,
+        options.months_per_run,
     )
-    (RESULTS / "projection.md").write_text(text)
+    (options.out / "projection.md").write_text(text)
     print(text)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

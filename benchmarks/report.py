@@ -1,12 +1,14 @@
-"""Turn one benchmark run's measurements into results.md, results.png and results.json."""
+"""Turn one course benchmark run's measurements into results.md, results.png and results.json;
+target `report` re-renders results.md and results.png from the results.json in `--out`."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from benchmarks import Options
 
 STEP_TITLES = {
     "csv_to_parquet": "raw CSV.gz → typed parquet",
@@ -145,41 +147,44 @@ def summary_md(results: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def _rate(step: dict[str, Any]) -> str:
-    rate = _n(step["rows_per_s"], 0)
-    if step.get("extrapolated"):
-        return f"{rate} ¹"
-    return rate
-
-
-def _wall(step: dict[str, Any]) -> str:
-    if step.get("extrapolated"):
-        return f"{_n(step['seconds'])} ¹"
-    return _n(step["seconds"])
-
-
-def _rss(step: dict[str, Any]) -> str:
-    if step.get("extrapolated"):
-        return f"{_n(step['peak_rss_mb'], 0)} ¹"
-    return _n(step["peak_rss_mb"], 0)
+def _mark(step: dict[str, Any], text: str) -> str:
+    """`text`, footnoted when the step was a capped, extrapolated run."""
+    return f"{text} ¹" if step.get("extrapolated") else text
 
 
 def markdown(results: dict[str, Any]) -> str:
+    """results.md: the run's conditions, the targets, then every table of the run."""
     meta = results["meta"]
+    return "\n".join(
+        [
+            "# taxi_platform vs. the course pipeline",
+            "",
+            f"Command: `{meta['command']}`  ",
+            f"Run: {meta['started']} on {meta['cpus']} CPUs, {meta['memory_gb']} GB RAM, "
+            f"Python {meta['python']}, PostgreSQL {meta.get('postgres', '?')}, "
+            f"code at {meta['commit']}; the whole run took {_n(meta['total_seconds'] / 60)} min.  ",
+            "Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) + ".",
+            "",
+            "Every step ran in a fresh Python process on the same generated input; *peak RSS* is "
+            "that process's high-water mark (VmHWM), imports included (*RSS after imports* shows "
+            "that share). Ratios are platform / course baseline from this same run.",
+            "",
+            *summary_md(results),
+            *_steps_md(results),
+            *_sizes_md(results),
+            *_flat_md(results),
+            *_end_to_end_md(results.get("end_to_end")),
+            *_backfill_md(results.get("backfill")),
+            *_conditions_md(results),
+            "",
+            "![benchmark chart](results.png)",
+            "",
+        ]
+    )
+
+
+def _steps_md(results: dict[str, Any]) -> list[str]:
     lines = [
-        "# taxi_platform vs. the course pipeline",
-        "",
-        f"Command: `{meta['command']}`  ",
-        f"Run: {meta['started']} on {meta['cpus']} CPUs, {meta['memory_gb']} GB RAM, "
-        f"Python {meta['python']}, PostgreSQL {meta.get('postgres', '?')}, "
-        f"code at {meta['commit']}; the whole run took {_n(meta['total_seconds'] / 60)} min.  ",
-        "Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) + ".",
-        "",
-        "Every step ran in a fresh Python process on the same generated input; *peak RSS* is "
-        "that process's high-water mark (VmHWM), imports included (*RSS after imports* shows "
-        "that share). Ratios are platform / course baseline from this same run.",
-        "",
-        *summary_md(results),
         "## Steps",
         "",
         "| step | rows | course s | course rows/s | course peak RSS MB | platform s "
@@ -190,7 +195,8 @@ def markdown(results: dict[str, Any]) -> str:
     for r in step_rows(results):
         b, p = r["baseline"], r["platform"]
         lines.append(
-            f"| {STEP_TITLES[r['step']]} | {r['rows']:,} | {_wall(b)} | {_rate(b)} | {_rss(b)} "
+            f"| {STEP_TITLES[r['step']]} | {r['rows']:,} | {_mark(b, _n(b['seconds']))} "
+            f"| {_mark(b, _n(b['rows_per_s'], 0))} | {_mark(b, _n(b['peak_rss_mb'], 0))} "
             f"| {_n(p['seconds'])} | {_n(p['rows_per_s'], 0)} | {_n(p['peak_rss_mb'], 0)} "
             f"| {_n(r['speedup'])}× | {_n(r['rss_ratio'], 2)}× | {r['target']} "
             f"| {_yes(r['met'])} |"
@@ -208,7 +214,11 @@ def markdown(results: dict[str, Any]) -> str:
             f"¹ Capped course run, extrapolated linearly to the whole month ({notes}); its "
             "rows/s and peak RSS are those of the capped run.",
         ]
-    lines += [
+    return lines
+
+
+def _sizes_md(results: dict[str, Any]) -> list[str]:
+    lines = [
         "",
         "Implementations — course: "
         + "; ".join(f"{STEP_TITLES[k]}: {v[0]}" for k, v in IMPLEMENTATIONS.items())
@@ -229,7 +239,11 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {_n(csv['baseline']['import_rss_mb'], 0)} / "
             f"{_n(csv['platform']['import_rss_mb'], 0)} |"
         )
-    lines += ["", "## Memory flat in month size", ""]
+    return lines
+
+
+def _flat_md(results: dict[str, Any]) -> list[str]:
+    lines = ["", "## Memory flat in month size", ""]
     flat = flat_rows(results)
     if flat:
         lines += [
@@ -248,11 +262,7 @@ def markdown(results: dict[str, Any]) -> str:
             )
     else:
         lines.append("Needs two sizes; this run had one.")
-    lines += _end_to_end_md(results.get("end_to_end"))
-    lines += _backfill_md(results.get("backfill"))
-    lines += _conditions_md(results)
-    lines += ["", "![benchmark chart](results.png)", ""]
-    return "\n".join(lines)
+    return lines
 
 
 def _end_to_end_md(e2e: dict[str, Any] | None) -> list[str]:
@@ -348,20 +358,14 @@ def _conditions_md(results: dict[str, Any]) -> list[str]:
     ]
 
 
-def chart(results: dict[str, Any], path: Path) -> None:
-    import matplotlib  # here: only the report needs it
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 2, figsize=(14, 10))
-    rows = step_rows(results)
+def _steps_chart(axes: Any, rows: list[dict[str, Any]]) -> None:
+    """Rows/s and peak RSS of both implementations, each bar pair labelled with its ratio."""
     labels = [f"{SHORT_TITLES[r['step']]}\n{r['rows']:,} rows" for r in rows]
     x = range(len(labels))
     width = 0.38
     for ax, key, ratio, title, log in (
-        (axes[0][0], "rows_per_s", "speedup", "Throughput (rows/s, log scale)", True),
-        (axes[0][1], "peak_rss_mb", "rss_ratio", "Peak RSS of the process (MB)", False),
+        (axes[0], "rows_per_s", "speedup", "Throughput (rows/s, log scale)", True),
+        (axes[1], "peak_rss_mb", "rss_ratio", "Peak RSS of the process (MB)", False),
     ):
         base = [r["baseline"][key] for r in rows]
         plat = [r["platform"][key] for r in rows]
@@ -376,43 +380,53 @@ def chart(results: dict[str, Any], path: Path) -> None:
             ax.set_yscale("log")
         ax.legend(fontsize=8)
 
-    ax = axes[1][0]
-    e2e = results.get("end_to_end")
-    if e2e:
-        names = [r["layer"] for r in e2e["layers"]]
-        secs = [r["step_seconds"] for r in e2e["layers"]]
-        names.append("Dagster outside steps")
-        secs.append(e2e["run_seconds"] - sum(secs))
-        ax.barh(names[::-1], secs[::-1], color="#9bbb59")
-        ax.set_xlabel("seconds")
-        ax.set_title(f"One month through every layer (yellow {e2e['month']})")
-    else:
-        ax.axis("off")
 
-    ax = axes[1][1]
-    bf = results.get("backfill")
-    if bf:
-        parts = {
-            "steps (data work)": bf["sum_step_seconds"],
-            "run overhead": bf["sum_run_seconds"] - bf["sum_step_seconds"],
-            "run launch": bf["sum_launch_seconds"],
-        }
-        left = 0.0
-        for (name, value), color in zip(
-            parts.items(), ("#4f81bd", "#f79646", "#8064a2"), strict=True
-        ):
-            ax.barh(["summed over runs"], [value], left=left, label=name, color=color)
-            left += value
-        ax.barh(["wall"], [bf["wall_seconds"]], color="#7f7f7f", label="backfill wall")
-        ax.set_xlabel("seconds")
-        ax.set_title(
-            f"Backfill {bf['dataset_months']} dataset-months: "
-            f"{bf['months_per_minute']:.2f} months/min"
-        )
-        ax.legend(fontsize=8)
-    else:
+def _end_to_end_chart(ax: Any, e2e: dict[str, Any] | None) -> None:
+    if not e2e:
+        ax.axis("off")
+        return
+    names = [r["layer"] for r in e2e["layers"]]
+    secs = [r["step_seconds"] for r in e2e["layers"]]
+    names.append("Dagster outside steps")
+    secs.append(e2e["run_seconds"] - sum(secs))
+    ax.barh(names[::-1], secs[::-1], color="#9bbb59")
+    ax.set_xlabel("seconds")
+    ax.set_title(f"One month through every layer (yellow {e2e['month']})")
+
+
+def _backfill_chart(ax: Any, bf: dict[str, Any] | None) -> None:
+    if not bf:
         ax.text(0.5, 0.5, "backfill skipped", ha="center", va="center")
         ax.axis("off")
+        return
+    parts = {
+        "steps (data work)": bf["sum_step_seconds"],
+        "run overhead": bf["sum_run_seconds"] - bf["sum_step_seconds"],
+        "run launch": bf["sum_launch_seconds"],
+    }
+    left = 0.0
+    for (name, value), color in zip(parts.items(), ("#4f81bd", "#f79646", "#8064a2"), strict=True):
+        ax.barh(["summed over runs"], [value], left=left, label=name, color=color)
+        left += value
+    ax.barh(["wall"], [bf["wall_seconds"]], color="#7f7f7f", label="backfill wall")
+    ax.set_xlabel("seconds")
+    ax.set_title(
+        f"Backfill {bf['dataset_months']} dataset-months: {bf['months_per_minute']:.2f} months/min"
+    )
+    ax.legend(fontsize=8)
+
+
+def chart(results: dict[str, Any], path: Path) -> None:
+    """results.png: the steps, the month through every layer, the backfill's time."""
+    import matplotlib  # here: only the report needs it
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(14, 10))
+    _steps_chart(axes[0], step_rows(results))
+    _end_to_end_chart(axes[1][0], results.get("end_to_end"))
+    _backfill_chart(axes[1][1], results.get("backfill"))
     fig.suptitle("taxi_platform vs. the course pipeline (same machine, same input)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -429,15 +443,8 @@ def write_report(results: dict[str, Any], out_dir: Path) -> list[Path]:
     return paths
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Re-render results.md and results.png from a run's results.json (no measuring)."""
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
-    args = parser.parse_args(argv)
-    results = json.loads((args.out / "results.json").read_text())
-    for path in write_report(results, args.out):
+def run(options: Options) -> None:
+    """Re-render the report from `options.out`/results.json, measuring nothing."""
+    results = json.loads((options.out / "results.json").read_text())
+    for path in write_report(results, options.out):
         print(path)
-
-
-if __name__ == "__main__":
-    main()

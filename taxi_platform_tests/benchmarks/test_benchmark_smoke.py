@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.__main__ import main
 from benchmarks.report import STEP_TITLES
-from benchmarks.run import main
 
 pytestmark = pytest.mark.integration
 ROWS = 2_000
@@ -18,8 +18,8 @@ LAYERS = ("raw", "lake", "gcs", "bigquery", "postgres")
 def test_tiny_benchmark_writes_every_step(tmp_path: Path) -> None:
     out = tmp_path / "results"
 
-    assert main(["--sizes", str(ROWS), "--skip-backfill", "--work", str(tmp_path / "work"),
-                 "--out", str(out)]) == 0  # fmt: skip
+    assert main(["course", "--sizes", str(ROWS), "--skip-backfill", "--work",
+                 str(tmp_path / "work"), "--out", str(out)]) == 0  # fmt: skip
 
     report = (out / "results.md").read_text()
     assert "## Targets" in report
@@ -39,9 +39,7 @@ def test_tiny_benchmark_writes_every_step(tmp_path: Path) -> None:
 
 
 def test_tiny_memory_benchmark_writes_every_step(tmp_path: Path) -> None:
-    from benchmarks.memory import main as memory
-
-    assert memory(["--rows", "2000", "20000", "--out", str(tmp_path)]) == 0
+    assert main(["memory", "--memory-rows", "2000", "20000", "--out", str(tmp_path)]) == 0
 
     report = (tmp_path / "memory.md").read_text()
     rows = json.loads((tmp_path / "memory.json").read_text())
