@@ -22,7 +22,7 @@ IMPLEMENTATIONS = {
     ),
     "postgres": (
         "`to_sql(chunksize=100000, if_exists='append')`",
-        "`lib.warehouse.postgres.replace_month` (DELETE + COPY)",
+        "`lib.warehouse.postgres.replace_months` (DELETE + COPY)",
     ),
 }
 # Targets of issue 4, as ratios platform / baseline measured in the same run.
