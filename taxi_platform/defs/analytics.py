@@ -17,7 +17,7 @@ from taxi_platform.catalog import (
 )
 from taxi_platform.defs.asset_options import AssetOptions
 from taxi_platform.defs.month_runs import SINK_RETRY, MonthReport, report_months, run_months
-from taxi_platform.defs.resources import PostgresResource, WarehouseResource
+from taxi_platform.defs.resources import BigQueryDatasetResource, PostgresResource
 from taxi_platform.lib import marts
 from taxi_platform.lib.warehouse import bigquery as bigquery_engine
 from taxi_platform.lib.warehouse import postgres as postgres_engine
@@ -126,7 +126,7 @@ def build_analytics_assets(
 
     @_mart_asset(options, tables, "bigquery", "BigQuery")
     def bigquery_zone_daily_revenue(
-        context: dg.AssetExecutionContext, bigquery: WarehouseResource
+        context: dg.AssetExecutionContext, bigquery: BigQueryDatasetResource
     ) -> dg.MaterializeResult:
         with bigquery.get_client() as client:
             return _build_months(

@@ -31,8 +31,9 @@ from taxi_platform.lib.versions import DEFAULT_KEEP
 from taxi_platform.settings import Env, is_set, setting, switch
 
 
-class TlcSource(dg.ConfigurableResource):
-    """Where TLC files are downloaded from, with timeout and retry settings."""
+class SourceDownloader(dg.ConfigurableResource):
+    """Where the source's files (the TLC's, or the course mirror's) are downloaded from, with
+    timeout and retry settings."""
 
     base_url: str | None = Field(
         default=None, description="Root URL of a mirror of the source; default: the source's own."
@@ -103,7 +104,7 @@ class LakeBucketResource(GCSResource):
         gcs_bucket(self.bucket)
 
 
-class WarehouseResource(BigQueryResource):
+class BigQueryDatasetResource(BigQueryResource):
     """BigQuery client plus the dataset holding the trip tables."""
 
     dataset: str = Field(default="taxi", description="BigQuery dataset of the trip tables.")
@@ -203,15 +204,15 @@ def _env_int_or(name: str, default: int) -> Any:
 _CHECKED = {"TLC_BASE_URL": http_url, "PG_SCHEMA": warehouse_name, "BQ_DATASET": warehouse_name}
 
 
-def _bigquery(env: Env) -> WarehouseResource:
+def _bigquery(env: Env) -> BigQueryDatasetResource:
     """The emulator's endpoint locally; in prod Google's, with a location and credentials."""
     if env == "local":
-        return WarehouseResource(
+        return BigQueryDatasetResource(
             project=dg.EnvVar("GCP_PROJECT"),
             dataset=dg.EnvVar("BQ_DATASET"),
             api_endpoint=dg.EnvVar("BIGQUERY_EMULATOR_HOST"),
         )
-    return WarehouseResource(
+    return BigQueryDatasetResource(
         project=dg.EnvVar("GCP_PROJECT"),
         dataset=dg.EnvVar("BQ_DATASET"),
         location=_env_or("BQ_LOCATION", None),
@@ -226,7 +227,7 @@ def resources_for(env: Env) -> dict[str, dg.ConfigurableResource]:
         if value := setting(name):
             check(value, name)
     return {
-        "tlc": TlcSource(
+        "downloader": SourceDownloader(
             base_url=_env_or("TLC_BASE_URL", None),
             force_download=switch("TAXI_FORCE_DOWNLOAD", default=False),
         ),

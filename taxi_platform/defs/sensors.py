@@ -13,7 +13,7 @@ import requests
 from taxi_platform import catalog
 from taxi_platform.catalog import Source, TaxiDataset
 from taxi_platform.defs.month_status import landed_months, months_in_flight
-from taxi_platform.defs.resources import AlertWebhook, LakeResource, TlcSource
+from taxi_platform.defs.resources import AlertWebhook, LakeResource, SourceDownloader
 from taxi_platform.lib.backlog import (
     Archive,
     DatasetMonths,
@@ -32,12 +32,14 @@ def _status(on: bool) -> dg.DefaultSensorStatus:
     return dg.DefaultSensorStatus.RUNNING if on else dg.DefaultSensorStatus.STOPPED
 
 
-def _archive(ds: TaxiDataset, source: Source, tlc: TlcSource, lake: LakeResource) -> Archive:
+def _archive(
+    ds: TaxiDataset, source: Source, downloader: SourceDownloader, lake: LakeResource
+) -> Archive:
     """The source's files (one HEAD per question) and the records of the landed ones."""
 
     def probe(month: str) -> RemoteFile:
         try:
-            return tlc.probe(source.url(tlc.root(source), ds, month), attempts=1)
+            return downloader.probe(source.url(downloader.root(source), ds, month), attempts=1)
         except (requests.RequestException, DownloadError) as err:
             raise SourceUnreachable(month, err) from err
 
@@ -73,12 +75,14 @@ def build_new_month_sensor(
         " not landed, a failed month again when its file changes, and a landed month again"
         " when the source re-issues it.",
     )
-    def new_month(context: dg.SensorEvaluationContext, tlc: TlcSource, lake: LakeResource):
+    def new_month(
+        context: dg.SensorEvaluationContext, downloader: SourceDownloader, lake: LakeResource
+    ):
         cursor = SensorCursor.load(context.cursor)
         if waiting := backing_off(cursor, ds.name, time.time()):
             return dg.SkipReason(waiting)
         months = _months(context.instance, ds, partitions.get_partition_keys())
-        plan = plan_tick(cursor, months, _archive(ds, source, tlc, lake), policy)
+        plan = plan_tick(cursor, months, _archive(ds, source, downloader, lake), policy)
         context.update_cursor(plan.cursor.dump())
         run_requests = [
             dg.RunRequest(run_key=r.run_key, partition_key=r.month) for r in plan.requests

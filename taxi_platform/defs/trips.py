@@ -45,11 +45,11 @@ from taxi_platform.defs.month_runs import (
     run_months,
 )
 from taxi_platform.defs.resources import (
+    BigQueryDatasetResource,
     LakeBucketResource,
     LakeResource,
     PostgresResource,
-    TlcSource,
-    WarehouseResource,
+    SourceDownloader,
 )
 from taxi_platform.defs.schedules import build_monthly_schedule
 from taxi_platform.defs.sensors import build_new_month_sensor
@@ -180,13 +180,20 @@ def _raw_asset(assets: TripAssets) -> dg.AssetsDefinition:
         " bytes; every version is kept (see the manifest).",
     )
     def raw_trips(
-        context: dg.AssetExecutionContext, config: RawConfig, tlc: TlcSource, lake: LakeResource
+        context: dg.AssetExecutionContext,
+        config: RawConfig,
+        downloader: SourceDownloader,
+        lake: LakeResource,
     ) -> dg.MaterializeResult:
         def land(month: str) -> Landed:
             at = TripMonth(ds, source, month, lake.path)
             if config.restore_version:
                 return restore_version(at, config.restore_version)
-            fetch = Fetch(tlc, source.url(tlc.root(source), ds, month), tlc.force_download)
+            fetch = Fetch(
+                downloader,
+                source.url(downloader.root(source), ds, month),
+                downloader.force_download,
+            )
             return land_raw(at, fetch, lake.versions_kept, context.log)
 
         def report(run: MonthRun[Landed]) -> MonthReport:
@@ -411,7 +418,7 @@ def _bigquery_asset(assets: TripAssets) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext,
         lake: LakeResource,
         gcs: LakeBucketResource,
-        bigquery: WarehouseResource,
+        bigquery: BigQueryDatasetResource,
     ) -> dg.MaterializeResult:
         with bigquery.get_client() as client:
             trips = trip_sink(bigquery_engine, client, bigquery.dataset_id, ds)

@@ -13,10 +13,10 @@ from taxi_platform.catalog import BIGQUERY_TYPES, ZONE_COLUMNS, ZONE_TABLE, ZONE
 from taxi_platform.defs.asset_options import AssetOptions
 from taxi_platform.defs.metadata import Metadata
 from taxi_platform.defs.resources import (
+    BigQueryDatasetResource,
     LakeResource,
     PostgresResource,
-    TlcSource,
-    WarehouseResource,
+    SourceDownloader,
 )
 from taxi_platform.lib.source import DownloadError, NotPublishedError, verify_zone_lookup
 from taxi_platform.lib.warehouse import bigquery as bigquery_engine
@@ -81,13 +81,13 @@ def _zone_lookup_asset(source: Source) -> dg.AssetsDefinition:
         metadata={"dagster/column_schema": zone_schema(source_names=True)},
     )
     def taxi_zone_lookup(
-        context: dg.AssetExecutionContext, tlc: TlcSource, lake: LakeResource
+        context: dg.AssetExecutionContext, downloader: SourceDownloader, lake: LakeResource
     ) -> dg.MaterializeResult:
         """TLC taxi zones (LocationID, Borough, Zone, service_zone), landed in the lake."""
-        url = catalog.zone_lookup_url(tlc.root(source))
+        url = catalog.zone_lookup_url(downloader.root(source))
         dst = catalog.zone_lookup_path(lake.path)
         try:  # checked before it replaces the landed lookup
-            tlc.download(url, dst, context.log, verify=verify_zone_lookup)
+            downloader.download(url, dst, context.log, verify=verify_zone_lookup)
         except (NotPublishedError, DownloadError) as err:
             raise dg.Failure(description=str(err), allow_retries=False) from err
         table = pacsv.read_csv(dst)
@@ -116,7 +116,7 @@ def _zone_csv(lake: LakeResource) -> Path:
 def _bigquery_zones(tables: catalog.WarehouseTables) -> dg.AssetsDefinition:
     @_zone_table_asset("bigquery", tables)
     def bigquery_zone_lookup(
-        lake: LakeResource, bigquery: WarehouseResource
+        lake: LakeResource, bigquery: BigQueryDatasetResource
     ) -> dg.MaterializeResult:
         """TLC taxi zones as a BigQuery table, replaced whole by one load job."""
         started = time.monotonic()

@@ -19,7 +19,7 @@ from devstack.faulty_mirror import Faults, serve_faulty
 from devstack.sample_data import write_month
 from taxi_platform.catalog import COURSE_MIRROR, YELLOW
 from taxi_platform.defs.partitions import monthly_partitions
-from taxi_platform.defs.resources import LakeResource, TlcSource
+from taxi_platform.defs.resources import LakeResource, SourceDownloader
 from taxi_platform.defs.schedules import build_monthly_schedule
 from taxi_platform.defs.sensors import build_new_month_sensor
 from taxi_platform.settings import Settings, load_settings
@@ -44,7 +44,10 @@ def _sensor(**changes: object) -> dg.SensorDefinition:
 
 
 def _tick(sensor: dg.SensorDefinition, instance, url: str, cursor: str | None, tmp_path: Path):
-    resources = {"tlc": TlcSource(base_url=url), "lake": LakeResource(root=str(tmp_path))}
+    resources = {
+        "downloader": SourceDownloader(base_url=url),
+        "lake": LakeResource(root=str(tmp_path)),
+    }
     context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
     result = sensor(context)
     requests = result if isinstance(result, list) else []

@@ -16,7 +16,7 @@ from devstack.mirror import serve_directory
 from devstack.sample_data import write_month
 from taxi_platform.catalog import COURSE_MIRROR, YELLOW
 from taxi_platform.defs.partitions import monthly_partitions
-from taxi_platform.defs.resources import AlertWebhook, LakeResource, TlcSource
+from taxi_platform.defs.resources import AlertWebhook, LakeResource, SourceDownloader
 from taxi_platform.defs.sensors import build_failure_alert_sensor, build_new_month_sensor
 from taxi_platform.defs.trips import build_trip_assets, trip_asset_keys
 from taxi_platform.settings import load_settings
@@ -37,7 +37,7 @@ def mirror(tmp_path: Path) -> Iterator[str]:
 def _tick(
     instance: dg.DagsterInstance, base_url: str, cursor: str | None = None, lake: str = "lake"
 ):
-    resources = {"tlc": TlcSource(base_url=base_url), "lake": LakeResource(root=lake)}
+    resources = {"downloader": SourceDownloader(base_url=base_url), "lake": LakeResource(root=lake)}
     context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
     return SENSOR(context), context.cursor
 
@@ -72,7 +72,7 @@ def test_materialized_months_are_not_requested_again(mirror: str, tmp_path: Path
             partition_key="2019-01",
             instance=instance,
             resources={
-                "tlc": TlcSource(base_url=mirror),
+                "downloader": SourceDownloader(base_url=mirror),
                 "lake": LakeResource(root=str(tmp_path / "lake")),
             },
         )
@@ -89,7 +89,7 @@ def test_a_reissued_month_is_requested_again(mirror: str, tmp_path: Path) -> Non
         if a.key == trip_asset_keys(YELLOW)["raw"]
     )
     lake = str(tmp_path / "lake")
-    resources = {"tlc": TlcSource(base_url=mirror), "lake": LakeResource(root=lake)}
+    resources = {"downloader": SourceDownloader(base_url=mirror), "lake": LakeResource(root=lake)}
     with dg.instance_for_test() as instance:
         dg.materialize([raw], partition_key="2019-01", instance=instance, resources=resources)
         unchanged, _ = _tick(instance, mirror, lake=lake)
@@ -151,7 +151,10 @@ def _failed_run_alert(mirror: str, tmp_path: Path, webhook: AlertWebhook) -> Non
             partition_key="2019-03",
             instance=instance,
             raise_on_error=False,
-            resources={"tlc": TlcSource(base_url=mirror), "lake": LakeResource(root=str(tmp_path))},
+            resources={
+                "downloader": SourceDownloader(base_url=mirror),
+                "lake": LakeResource(root=str(tmp_path)),
+            },
         )
         assert not result.success
         context = dg.build_run_status_sensor_context(

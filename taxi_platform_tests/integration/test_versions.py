@@ -16,7 +16,7 @@ from devstack.sample_data import write_month
 from taxi_platform import catalog
 from taxi_platform.catalog import COURSE_MIRROR, YELLOW
 from taxi_platform.defs.partitions import monthly_partitions
-from taxi_platform.defs.resources import TlcSource, resources_for
+from taxi_platform.defs.resources import SourceDownloader, resources_for
 from taxi_platform.defs.trips import build_trip_assets, trip_asset_keys
 from taxi_platform.lib.versions import MonthVersions, file_sha256, version_of
 from taxi_platform.lib.warehouse import bigquery as bigquery_engine
@@ -85,17 +85,17 @@ def test_a_reissued_month_is_a_new_version_everywhere_and_the_same_bytes_are_not
     assert lake["previous_version"].value == first and lake["version"].value == second
     assert lake["rows_added"].value > 0 and lake["rows_removed"].value > 0
     assert lake["money_before"].value != lake["money_after"].value
-    release = manifest.get(second)
-    assert release.lake_rows == 1_600 and release.schema_era and release.gcs_generation
-    assert release.money["total_amount"] == _postgres_fares(local_resources, month)
+    version = manifest.get(second)
+    assert version.lake_rows == 1_600 and version.schema_era and version.gcs_generation
+    assert version.money["total_amount"] == _postgres_fares(local_resources, month)
 
     # The same bytes again (fetched anyway): no new version, nothing loaded again.
-    again = _land(month, resources={"tlc": TlcSource(base_url=os.environ["TLC_BASE_URL"],
-                                                     force_download=True)})  # fmt: skip
+    downloader = SourceDownloader(base_url=os.environ["TLC_BASE_URL"], force_download=True)
+    again = _land(month, resources={"downloader": downloader})
 
     assert again["raw"].metadata["downloaded"].value is True
     assert again["raw"].metadata["unchanged"].value is True
-    assert again["raw"].tags["dagster/data_version"] == release.sha256
+    assert again["raw"].tags["dagster/data_version"] == version.sha256
     assert len(store.read().versions) == 2
     for layer in ("bigquery", "postgres"):
         assert again[layer].metadata["loaded"].value is False, layer

@@ -33,9 +33,9 @@ from devstack import dagster_ui, services
 from taxi_platform.catalog import COURSE_MIRROR, GREEN, YELLOW, trips_table
 from taxi_platform.defs.partitions import monthly_partitions
 from taxi_platform.defs.resources import (
+    BigQueryDatasetResource,
     PostgresResource,
-    TlcSource,
-    WarehouseResource,
+    SourceDownloader,
     resources_for,
 )
 from taxi_platform.defs.trips import build_trip_assets, trip_asset_keys
@@ -171,7 +171,9 @@ def test_secrets_stay_out_of_event_log_compute_logs_and_messages(
     instance_dir.mkdir()
     instance = dg.DagsterInstance.local_temp(str(instance_dir))
     resources = resources_for("prod")
-    resources["tlc"] = TlcSource(base_url=dg.EnvVar("TLC_BASE_URL"), backoff_seconds=0.05)
+    resources["downloader"] = SourceDownloader(
+        base_url=dg.EnvVar("TLC_BASE_URL"), backoff_seconds=0.05
+    )
     try:
         ok = dg.materialize(
             build_trip_assets(GREEN, monthly_partitions(), COURSE_MIRROR),
@@ -243,7 +245,7 @@ def test_failing_runs_name_the_connection_but_not_the_secret(
         env.delenv("TLC_BASE_URL")
         resources = resources_for("local")
     # The download path still never prints them, should such a URL reach it.
-    resources["tlc"] = TlcSource(
+    resources["downloader"] = SourceDownloader(
         base_url=dg.EnvVar("TLC_BASE_URL"), max_attempts=2, backoff_seconds=0.01
     )
     try:
@@ -306,7 +308,7 @@ def test_resource_reprs_hide_secrets() -> None:
     shown = [
         repr(PostgresResource(host="h", user="u", password="pg-secret", database="d")),
         repr(AlertWebhook(url="http://127.0.0.1/hook-secret")),
-        repr(WarehouseResource(project="taxi-local", gcp_credentials="gcp-secret")),
+        repr(BigQueryDatasetResource(project="taxi-local", gcp_credentials="gcp-secret")),
     ]
     assert not [s for s in shown if "secret" in s]
 
@@ -348,7 +350,7 @@ def test_hostile_bigquery_dataset_is_refused_before_any_request(name: str) -> No
     src = Path("unused.parquet")
 
     with pytest.raises(ValueError, match=r"refusing BigQuery dataset"):
-        _ = WarehouseResource(project="taxi-local", dataset=name).dataset_id
+        _ = BigQueryDatasetResource(project="taxi-local", dataset=name).dataset_id
     for call in (
         lambda: bigquery_engine.ensure_trips_table(client, name, YELLOW),
         lambda: bigquery_engine.month_row_counts(client, name, trips_table(YELLOW), [month]),

@@ -41,7 +41,7 @@ from devstack.sample_data import write_month
 from devstack.services import running_services, start_services, stop_service
 from taxi_platform import catalog
 from taxi_platform.catalog import COURSE_MIRROR, GREEN, YELLOW, TaxiDataset
-from taxi_platform.defs.resources import TlcSource, initialized_resources
+from taxi_platform.defs.resources import SourceDownloader, initialized_resources
 from taxi_platform.lib.gcs import file_md5, stored_object
 
 pytestmark = pytest.mark.integration
@@ -52,7 +52,7 @@ ROWS = 2_500
 MONEY = "total_amount"
 RUN_STORAGE_DB = "dagster_soak"
 ARTIFACT = Path(__file__).resolve().parents[1] / "artifacts" / "soak.json"
-BUDGET = TlcSource().max_attempts  # download attempts before a month gives up
+BUDGET = SourceDownloader().max_attempts  # download attempts before a month gives up
 EXHAUSTED = ("yellow", "2020-03")  # its faults outlast the budget: the run fails
 # Faults per (dataset, month), served in order to the month's GETs (HEAD: the probe's).
 FAULTS: dict[tuple[str, str], list[tuple[Fault, str]]] = {

@@ -28,7 +28,7 @@ from devstack.faulty_mirror import (
 from taxi_platform import catalog
 from taxi_platform.catalog import COURSE_MIRROR, YELLOW
 from taxi_platform.defs.partitions import monthly_partitions
-from taxi_platform.defs.resources import LakeResource, TlcSource
+from taxi_platform.defs.resources import LakeResource, SourceDownloader
 from taxi_platform.defs.trips import build_trip_assets, trip_asset_keys
 from taxi_platform.lib.files import temp_files
 from taxi_platform.lib.source import probe
@@ -54,7 +54,7 @@ def _land(
         [_raw_asset()],
         partition_key=month,
         resources={
-            "tlc": TlcSource(base_url=mirror.url, **settings),
+            "downloader": SourceDownloader(base_url=mirror.url, **settings),
             "lake": LakeResource(root=str(lake)),
         },
         instance=instance,

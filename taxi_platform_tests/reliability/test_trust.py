@@ -24,7 +24,7 @@ from devstack.tlc_parquet import write_official_month
 from taxi_platform import catalog
 from taxi_platform.catalog import COURSE_MIRROR, TLC, YELLOW
 from taxi_platform.defs.partitions import dataset_partitions, monthly_partitions
-from taxi_platform.defs.resources import TlcSource, resources_for
+from taxi_platform.defs.resources import SourceDownloader, resources_for
 from taxi_platform.defs.trips import build_trip_assets, trip_asset_keys
 from taxi_platform.defs.zones import build_zone_assets
 from taxi_platform.lib.warehouse import bigquery as bigquery_engine
@@ -145,7 +145,7 @@ def test_a_revision_at_the_same_size_without_an_etag_is_landed_again(
         if a.key in {trip_asset_keys(YELLOW)[layer] for layer in ("raw", "lake", "postgres")}
     ]
     with serve_directory(tmp_path / "mirror", handler=_NoEtagHandler) as url:
-        resources = {**resources_for("local"), "tlc": TlcSource(base_url=url)}
+        resources = {**resources_for("local"), "downloader": SourceDownloader(base_url=url)}
 
         def land() -> dg.ExecuteInProcessResult:
             return dg.materialize(
