@@ -58,7 +58,6 @@ from taxi_platform.lib.eras import (
     parse_type,
     to_landed,
 )
-from taxi_platform.lib.eras import header_key as header_key  # re-exported for older callers
 from taxi_platform.lib.files import atomic_write_path
 from taxi_platform.lib.months import month_start, next_month
 

@@ -22,7 +22,7 @@ from taxi_platform.catalog import DATASETS_BY_NAME, TLC, YELLOW, Column, Kind, T
 from taxi_platform.defs.partitions import dataset_partitions
 from taxi_platform.defs.resources import resources_for
 from taxi_platform.defs.trips import build_trip_assets, trip_asset_keys
-from taxi_platform.lib.lake import header_key
+from taxi_platform.lib.eras import header_key
 from taxi_platform.lib.warehouse import bigquery as bigquery_engine
 from taxi_platform.lib.warehouse import postgres as postgres_engine
 
