@@ -86,9 +86,13 @@ class LakeResource(dg.ConfigurableResource):
     """Root directory of the lake, and how many versions of a month it keeps."""
 
     root: str = Field(description="Directory holding raw/, clean/, versions/ and manifest/.")
+    # No `ge=1` here: pydantic would compare it with the EnvVar placeholder, not the value.
     versions_kept: int = Field(
-        default=DEFAULT_KEEP, ge=1, description="Versions of a month kept (the current one too)."
+        default=DEFAULT_KEEP, description="Versions of a month kept (the current one too), >= 1."
     )
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        positive_count(str(self.versions_kept), "versions_kept")
 
     @property
     def path(self) -> Path:
@@ -201,7 +205,19 @@ def _env_int_or(name: str, default: int) -> Any:
     return dg.EnvVar.int(name) if is_set(name) else default
 
 
-_CHECKED = {"TLC_BASE_URL": http_url, "PG_SCHEMA": warehouse_name, "BQ_DATASET": warehouse_name}
+def positive_count(value: str, name: str) -> int:
+    """`value` as a whole number of at least 1; else a ValueError naming `name`."""
+    if not value.strip().isdigit() or int(value) < 1:
+        raise ValueError(f"refusing {name}={value!r}: use a whole number of at least 1")
+    return int(value)
+
+
+_CHECKED = {
+    "TLC_BASE_URL": http_url,
+    "PG_SCHEMA": warehouse_name,
+    "BQ_DATASET": warehouse_name,
+    "TAXI_LAKE_VERSIONS_KEPT": positive_count,
+}
 
 
 def _bigquery(env: Env) -> BigQueryDatasetResource:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from taxi_platform.definitions import build_definitions
+from taxi_platform.defs.resources import resources_for
 
 
 @pytest.mark.parametrize(
@@ -40,3 +41,23 @@ def test_an_empty_base_url_means_the_sources_own(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("TLC_BASE_URL", "")
 
     build_definitions()
+
+
+@pytest.mark.parametrize("kept", ["1", "3", "5"])
+def test_the_versions_kept_can_be_set(kept: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TAXI_LAKE_VERSIONS_KEPT", kept)
+    monkeypatch.setenv("TAXI_LAKE_DIR", "/tmp/lake")
+
+    build_definitions()  # the code location loads
+    with resources_for("local")["lake"].process_config_and_initialize_cm() as lake:
+        assert lake.versions_kept == int(kept)
+
+
+@pytest.mark.parametrize("kept", ["0", "-2", "three"])
+def test_a_bad_versions_kept_fails_the_load_naming_it(
+    kept: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TAXI_LAKE_VERSIONS_KEPT", kept)
+
+    with pytest.raises(ValueError, match=rf"refusing TAXI_LAKE_VERSIONS_KEPT={kept!r}: use"):
+        build_definitions()
