@@ -198,15 +198,20 @@ ANALYTICS_GROUP = "analytics"
 
 @dataclass(frozen=True)
 class WarehouseTables:
-    """Where the warehouse tables live, as configured: the BigQuery dataset and the
-    PostgreSQL schema."""
+    """Where the warehouse tables live, as configured: the BigQuery project and dataset, the
+    PostgreSQL database and schema (an unset project or database shows as its variable)."""
 
     bigquery_dataset: str = WAREHOUSE_SCHEMA
     postgres_schema: str = WAREHOUSE_SCHEMA
+    bigquery_project: str = "<GCP_PROJECT>"
+    postgres_database: str = "<PG_DATABASE>"
 
     def name(self, engine: Engine, table: str) -> str:
-        """`dataset.table` in BigQuery, `schema.table` in PostgreSQL."""
-        return f"{self.bigquery_dataset if engine == 'bigquery' else self.postgres_schema}.{table}"
+        """The table's full name: `project.dataset.table` in BigQuery,
+        `database.schema.table` in PostgreSQL."""
+        if engine == "bigquery":
+            return f"{self.bigquery_project}.{self.bigquery_dataset}.{table}"
+        return f"{self.postgres_database}.{self.postgres_schema}.{table}"
 
 
 def trips_table(ds: TaxiDataset) -> str:

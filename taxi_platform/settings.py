@@ -56,10 +56,19 @@ class Settings:
     """`BQ_DATASET`: the BigQuery dataset of the tables (named on the assets)."""
     postgres_schema: str
     """`PG_SCHEMA`: the PostgreSQL schema of the tables (named on the assets)."""
+    bigquery_project: str
+    """`GCP_PROJECT`: the BigQuery project of the dataset (named on the assets)."""
+    postgres_database: str
+    """`PG_DATABASE`: the PostgreSQL database of the schema (named on the assets)."""
 
 
 def warehouse_tables(settings: Settings) -> WarehouseTables:
-    return WarehouseTables(settings.bigquery_dataset, settings.postgres_schema)
+    return WarehouseTables(
+        settings.bigquery_dataset,
+        settings.postgres_schema,
+        settings.bigquery_project,
+        settings.postgres_database,
+    )
 
 
 def setting(name: str) -> str | None:
@@ -91,4 +100,6 @@ def load_settings() -> Settings:
         backfill_months_per_run=int(os.getenv("TAXI_BACKFILL_MONTHS_PER_RUN", "24")),
         bigquery_dataset=os.getenv("BQ_DATASET") or WAREHOUSE_SCHEMA,
         postgres_schema=os.getenv("PG_SCHEMA") or WAREHOUSE_SCHEMA,
+        bigquery_project=os.getenv("GCP_PROJECT") or WarehouseTables.bigquery_project,
+        postgres_database=os.getenv("PG_DATABASE") or WarehouseTables.postgres_database,
     )

@@ -19,6 +19,7 @@ from taxi_platform.defs.resources import resources_for
 from taxi_platform.defs.trips import build_trip_assets, trip_asset_keys
 from taxi_platform.defs.zones import ZONE_LOOKUP_KEY, build_zone_assets
 from taxi_platform.lib.marts import COLUMN_NAMES, MART_DATASETS
+from taxi_platform.settings import load_settings
 
 PARTITIONS = monthly_partitions("2021-03")
 ZONE_TABLE_KEYS = [dg.AssetKey(zone_key("bigquery")), dg.AssetKey(zone_key("postgres"))]
@@ -30,6 +31,14 @@ def _defs() -> dg.Definitions:
         assets=[*build_zone_assets(COURSE_MIRROR), *trips, *build_analytics_assets(PARTITIONS)],
         resources=resources_for("local"),
     )
+
+
+def _full_name(warehouse: str, table: str) -> str:
+    """project.dataset.table in BigQuery, database.schema.table in PostgreSQL, as configured."""
+    settings = load_settings()
+    if warehouse == "bigquery":
+        return f"{settings.bigquery_project}.{settings.bigquery_dataset}.{table}"
+    return f"{settings.postgres_database}.{settings.postgres_schema}.{table}"
 
 
 def _spec(key: dg.AssetKey) -> dg.AssetSpec:
@@ -48,7 +57,7 @@ def test_mart_depends_on_every_trips_table_and_the_zones_of_its_warehouse(wareho
     expected = {trip_asset_keys(ds)[warehouse] for ds in MART_DATASETS} | {zones}
     assert {dep.asset_key for dep in spec.deps} == expected
     assert spec.key.path[:2] == [warehouse, "taxi"]
-    assert spec.metadata["dagster/table_name"] == "taxi.zone_daily_revenue"
+    assert spec.metadata["dagster/table_name"] == _full_name(warehouse, "zone_daily_revenue")
     assert spec.group_name == ANALYTICS_GROUP
     assert spec.partitions_def == PARTITIONS
     assert spec.owners and spec.description and warehouse in spec.kinds
@@ -75,7 +84,9 @@ def test_zone_assets_are_one_group_from_the_lake_csv() -> None:
         spec = _spec(key)
         assert spec.group_name == ZONES_GROUP
         assert spec.owners and spec.description and spec.kinds
-    for key in ZONE_TABLE_KEYS:
+    for key, warehouse in zip(ZONE_TABLE_KEYS, ("bigquery", "postgres"), strict=True):
         assert {d.asset_key for d in _spec(key).deps} == {ZONE_LOOKUP_KEY}
-        assert _spec(key).metadata["dagster/table_name"] == "taxi.taxi_zone_lookup"
+        assert _spec(key).metadata["dagster/table_name"] == _full_name(
+            warehouse, "taxi_zone_lookup"
+        )
     assert len(ZONE_COLUMNS) == 4

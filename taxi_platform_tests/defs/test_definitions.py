@@ -65,13 +65,22 @@ def test_no_two_assets_share_a_label() -> None:
     assert len(labels) == len(set(labels)), sorted(labels)
 
 
-def test_every_warehouse_table_names_itself_and_describes_its_columns() -> None:
+def test_every_warehouse_table_names_itself_and_describes_its_columns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GCP_PROJECT", "taxi-prod")
+    monkeypatch.setenv("PG_DATABASE", "trips")
     specs = build_definitions().resolve_all_asset_specs()
     tables = [s for s in specs if s.kinds & {"bigquery", "postgres"}]
     assert len(tables) == 2 * (len(DATASETS) + 2)  # trips, zones and the mart in each engine
+    names = [spec.metadata["dagster/table_name"] for spec in tables]
+    assert len(set(names)) == len(names), names  # no two assets link as one table in the UI
     for spec in tables:
         where = spec.key.to_user_string()
-        assert spec.metadata["dagster/table_name"].startswith("taxi."), where
+        # BigQuery's project.dataset.table, PostgreSQL's database.schema.table
+        qualifier = "taxi-prod.taxi." if "bigquery" in spec.kinds else "trips.taxi."
+        assert spec.metadata["dagster/table_name"].startswith(qualifier), where
+        assert spec.metadata["dagster/table_name"].count(".") == 2, where
         columns = spec.metadata["dagster/column_schema"].columns
         assert columns, where
         assert all(c.description for c in columns), where
