@@ -389,11 +389,28 @@ def _fix_lines(report: CleanReport, ragged: _RaggedRows) -> None:
     report.examples = sorted([*ragged.rows, *report.examples], key=lambda e: e.line)[:MAX_EXAMPLES]
 
 
-def _first_example(report: CleanReport) -> str:
+def rejection_summary(report: CleanReport, place: str = "line") -> str:
+    """The first rejected cell (at its `place`: a CSV line or a parquet row) and the columns
+    rejecting rows in the sample, for a one-line error; empty when nothing was rejected."""
     if not report.examples:
         return ""
-    e = min(report.examples, key=lambda e: e.line)
-    return f"; first: line {e.line}, column {e.column}, value {e.value!r}: {e.reason}"
+    examples = sorted(report.examples, key=lambda e: e.line)
+    columns = ", ".join(dict.fromkeys(e.column for e in examples))
+    e = examples[0]
+    return (
+        f"first: {place} {e.line}, column {e.column}, value {e.value[:80]!r}: {e.reason};"
+        f" columns rejecting rows: {columns}"
+    )
+
+
+class AllRowsRejectedError(SourceFileError):
+    """A month whose every row is rejected; `report` holds its counts and rejected sample."""
+
+    def __init__(self, path: Path, month: str, report: CleanReport, place: str = "line") -> None:
+        rows = "rows" if place == "row" else "data rows"
+        reason = [f"all {report.rows_read} {rows} rejected", rejection_summary(report, place)]
+        super().__init__(path, month, "; ".join(filter(None, reason)))
+        self.report = report
 
 
 def _write(src: Path, dst: Path, ds: TaxiDataset, month: str, typed: bool) -> CleanReport:
@@ -418,9 +435,7 @@ def _write(src: Path, dst: Path, ds: TaxiDataset, month: str, typed: bool) -> Cl
         if report.rows_read == 0:
             raise SourceFileError(src, month, "header only: the file has no data rows")
         if report.rows_written == 0:
-            raise SourceFileError(
-                src, month, f"all {report.rows_read} data rows rejected{_first_example(report)}"
-            )
+            raise AllRowsRejectedError(src, month, report)
     return report
 
 

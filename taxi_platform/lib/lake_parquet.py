@@ -19,6 +19,7 @@ from taxi_platform.catalog import TaxiDataset
 from taxi_platform.lib.eras import normalise, unknown_type
 from taxi_platform.lib.files import atomic_write_path, open_parquet
 from taxi_platform.lib.lake import (
+    AllRowsRejectedError,
     CleanReport,
     MonthFile,
     SourceFileError,
@@ -74,5 +75,5 @@ def parquet_to_parquet(src: Path, dst: Path, ds: TaxiDataset, month: str) -> Cle
         if report.rows_read == 0:
             raise SourceFileError(src, month, "no rows: the file holds only a schema")
         if report.rows_written == 0:
-            raise SourceFileError(src, month, f"all {report.rows_read} rows rejected")
+            raise AllRowsRejectedError(src, month, report, place="row")
     return report

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from devstack.sample_data import float_int_month, mirror_columns, write_month
+from devstack.tlc_parquet import write_official_month
 from taxi_platform.catalog import FHV, GREEN, YELLOW, TaxiDataset
 from taxi_platform.lib.eras import match_columns, parse_type
 from taxi_platform.lib.lake import (
@@ -22,6 +23,7 @@ from taxi_platform.lib.lake import (
     count_out_of_month,
     csv_to_parquet,
 )
+from taxi_platform.lib.lake_parquet import parquet_to_parquet
 
 ROWS = 3_000
 
@@ -166,3 +168,40 @@ def test_a_batch_read_as_text_lands_like_the_same_batch_read_typed() -> None:
     assert from_text.equals(from_typed)
     assert from_text.column("store_and_fwd_flag").to_pylist() == ["Y", "N"]
     assert reports[0] == reports[1]
+
+
+def test_an_all_rejected_parquet_month_names_its_columns_and_an_example_value(
+    tmp_path: Path,
+) -> None:
+    src = write_official_month("green", "2019-01", 20, tmp_path / "mirror")
+    table = pq.read_table(src)
+    at = table.schema.get_field_index("payment_type")
+    table = table.set_column(at, "payment_type", pa.array([1.5] * 20, pa.float64()))
+    pq.write_table(table, src)
+    dst = tmp_path / "clean.parquet"
+
+    with pytest.raises(SourceFileError) as raised:
+        parquet_to_parquet(src, dst, GREEN, "2019-01")
+
+    assert str(raised.value) == (
+        "green_tripdata_2019-01.parquet (month 2019-01): all 20 rows rejected; first: row 1,"
+        " column payment_type, value '1.5': not a whole number in int64 range;"
+        " columns rejecting rows: payment_type"
+    )
+    assert not dst.exists()
+
+
+def test_an_all_rejected_csv_month_names_every_column_rejecting_rows(tmp_path: Path) -> None:
+    header = ",".join(c.source for c in mirror_columns(YELLOW))
+    good = "1,2021-01-01 00:30:10,2021-01-01 00:36:12,1,2.1,1,N,142,43,2,8,3,0.5,0,0,0.3,11.8,2.5"
+    lines = [header, good.replace(",2.1,", ",two,"), good.replace("2021-01-01 00:30:10", "soon")]
+    src = _write_csv(tmp_path / "y.csv.gz", "\n".join(lines))
+
+    with pytest.raises(SourceFileError) as raised:
+        csv_to_parquet(src, tmp_path / "y.parquet", YELLOW, "2021-01")
+
+    assert str(raised.value) == (
+        "y.csv.gz (month 2021-01): all 2 data rows rejected; first: line 2, column"
+        " trip_distance, value 'two': not a float; columns rejecting rows: trip_distance,"
+        " tpep_pickup_datetime"
+    )
