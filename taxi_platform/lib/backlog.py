@@ -1,10 +1,15 @@
 """Which published months still need landing, found with few requests: the new-month sensor's
 plan, without Dagster.
 
-Within a dataset the TLC publishes months in order, so the published months are a prefix of
-the partition keys: the newest published month is found by a binary search (about log2 of
-the months, ~10 requests for the whole archive), and afterwards by one request per poll (the
-month after the newest one known).
+Within a dataset the TLC publishes months in order, so the published months are mostly a
+prefix of the partition keys: the newest published month is found by a binary search (about
+log2 of the months, ~10 requests for the whole archive), and afterwards by one request per poll
+(the month after the newest one known). A source may lack months (a mirror without the older
+ones, or with a few old and a few new ones): when the month after the newest one found is
+missing, the newest partition is asked too (from the newest end, doubling the step, when not
+even the first partition is published), and the months between are a gap, missing at the
+source, never requested; the newest month of each gap is asked again each tick. A requested
+month whose run failed and that the source does not have is missing too, until it appears.
 
 A tick's work is "published months that are not landed, nor running", not "the month after
 the cursor". Besides the month after the newest one known, it asks the source about the
@@ -12,11 +17,16 @@ months it requested whose runs failed (a new file is requested again at once, an
 after `retry_seconds`) and about the newest `recheck_months` landed months (a re-issued file
 is requested again). It requests up to `max_requests` months, oldest first. Any answer from
 the source (200, 403, 404) ends a back-off.
+
+A month's first request has the run key `{dataset}:{month}:1` whichever trigger makes it (the
+schedule or the sensor); retries are the sensor's and count on. A month another trigger has
+requested is the sensor's to retry, as if it had requested it itself.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -28,6 +38,40 @@ from taxi_platform.lib.source import NotPublishedError, RemoteFile
 
 MAX_BACKOFF_SECONDS = 24 * 3600
 
+Gap = tuple[str, str]
+"""The first and last of consecutive months the source does not have."""
+
+
+def run_key(name: str, month: str, attempt: int) -> str:
+    """The run key of a month's `attempt`-th request, the same from the schedule and the sensor."""
+    return f"{name}:{month}:{attempt}"
+
+
+def _last_published(
+    keys: Sequence[str], published: Callable[[str], bool], low: int, high: int
+) -> int:
+    """The last published index in [low, high): keys[low] is published, keys[high] is not."""
+    while high - low > 1:
+        middle = (low + high) // 2
+        if published(keys[middle]):
+            low = middle
+        else:
+            high = middle
+    return low
+
+
+def _first_published(
+    keys: Sequence[str], published: Callable[[str], bool], low: int, high: int
+) -> int:
+    """The first published index in (low, high]: keys[high] is published, keys[low] is not."""
+    while high - low > 1:
+        middle = (low + high) // 2
+        if published(keys[middle]):
+            high = middle
+        else:
+            low = middle
+    return high
+
 
 def newest_published(
     keys: Sequence[str], published: Callable[[str], bool], known: str | None
@@ -36,14 +80,49 @@ def newest_published(
     low = keys.index(known) if known in keys else -1
     if low + 1 >= len(keys) or not published(keys[low + 1]):
         return known if low >= 0 else None
-    low, high = low + 1, len(keys) - 1  # keys[low] is published; find the last one that is
-    while low < high:
-        middle = (low + high + 1) // 2
-        if published(keys[middle]):
-            low = middle
-        else:
-            high = middle - 1
-    return keys[low]
+    return keys[_last_published(keys, published, low + 1, len(keys))]
+
+
+def _island(
+    keys: Sequence[str], published: Callable[[str], bool], below: int, gallop: bool
+) -> tuple[int, int] | None:
+    """Published months above keys[below] (which is not), as the first and last index, found
+    from the newest key; stepping down, doubling the step, when `gallop`."""
+    above, step = len(keys), 1
+    while (probe := len(keys) - step) > below:
+        if published(keys[probe]):
+            first = _first_published(keys, published, below, probe)
+            return first, _last_published(keys, published, probe, above)
+        if not gallop:
+            return None
+        above, step = probe, step * 2
+    return None
+
+
+def _rechecked(keys: Sequence[str], published: Callable[[str], bool], gap: Gap) -> Gap | None:
+    """The gap, shorter if the source now has its newest months; None once it has them all."""
+    if gap[0] not in keys or gap[1] not in keys:
+        return None
+    start, end = keys.index(gap[0]), keys.index(gap[1])
+    if not published(keys[end]):
+        return gap
+    first = _first_published(keys, published, start - 1, end)
+    return (gap[0], keys[first - 1]) if first > start else None
+
+
+def published_months(
+    keys: Sequence[str], published: Callable[[str], bool], known: str | None, gaps: Sequence[Gap]
+) -> tuple[str | None, tuple[Gap, ...]]:
+    """The newest published month, and the gaps below it: every other month up to it is
+    taken as published. `known` and `gaps` are what the last tick found."""
+    newest = newest_published(keys, published, known)
+    kept = tuple(g for g in (_rechecked(keys, published, gap) for gap in gaps) if g)
+    below = keys.index(newest) + 1 if newest else 0  # asked: the source does not have it
+    island = _island(keys, published, below, gallop=newest is None)
+    if island is None:
+        return newest, kept
+    first, last = island
+    return keys[last], (*kept, (keys[below], keys[first - 1]))
 
 
 def months_covered(run_tags: Iterable[Mapping[str, str]], keys: Sequence[str]) -> set[str]:
@@ -87,6 +166,8 @@ class SensorCursor:
     """Ticks in a row the source gave no answer."""
     retry_after: float = 0.0
     """No probe before this time (epoch seconds)."""
+    gaps: tuple[Gap, ...] = ()
+    """Months before `newest` the source does not have, never requested."""
 
     @classmethod
     def load(cls, text: str | None) -> SensorCursor:
@@ -97,7 +178,8 @@ class SensorCursor:
                 month: Requested(float(asked["at"]), int(asked.get("attempt", 0)))
                 for month, asked in data.pop("requested", {}).items()
             }
-            return cls(**data, requested=requested)
+            gaps = tuple((str(first), str(last)) for first, last in data.pop("gaps", []))
+            return cls(**data, requested=requested, gaps=gaps)
         except (json.JSONDecodeError, TypeError, KeyError, ValueError, AttributeError):
             return cls()
 
@@ -129,6 +211,8 @@ class DatasetMonths:
     landed: frozenset[str]
     busy: frozenset[str]
     """Months a queued or running run covers."""
+    requested_elsewhere: Mapping[str, float] = field(default_factory=dict)
+    """Months another trigger (the schedule) requested, with when (epoch seconds)."""
 
 
 @dataclass(frozen=True)
@@ -155,18 +239,23 @@ class MonthRequest:
 
 @dataclass(frozen=True)
 class Plan:
-    """A tick's outcome: the months to request, or why none; the cursor to store."""
+    """A tick's outcome: the months to request, or why none; the cursor to store; which
+    months the source lacks (`note`, also in `skip`)."""
 
     requests: tuple[MonthRequest, ...]
     skip: str
     cursor: SensorCursor
+    note: str = ""
 
 
 def backing_off(cursor: SensorCursor, name: str, now: float) -> str | None:
-    """Why this tick asks nothing, while a back-off lasts."""
-    if now >= cursor.retry_after:
+    """Why this tick asks nothing, while a back-off lasts. The retry time counts to the whole
+    second the message shows: a tick within that second probes (the ticks come one interval
+    apart, so waiting out the fraction would cost a whole interval)."""
+    probe_from = math.floor(cursor.retry_after)
+    if now >= probe_from:
         return None
-    until = time.strftime("%H:%M:%S", time.gmtime(cursor.retry_after))
+    until = time.strftime("%H:%M:%S", time.gmtime(probe_from))
     return f"{name}: the source was unreachable; next probe after {until} UTC"
 
 
@@ -181,16 +270,27 @@ def plan_tick(
     gives no answer (the newest published month found before is kept)."""
     now = clock()
     try:
-        newest = newest_published(months.keys, archive.published, cursor.newest)
-        requested = {m: r for m, r in cursor.requested.items() if m not in months.landed}
-        cursor = replace(cursor, newest=newest, requested=requested)
-        wanted = _unlanded(cursor, months, archive, policy, now)
+        newest, gaps = published_months(months.keys, archive.published, cursor.newest, cursor.gaps)
+        cursor = replace(cursor, newest=newest, gaps=gaps, requested=_requested(cursor, months))
+        wanted, lacking = _unlanded(cursor, months, archive, policy, now)
         wanted += [m for m in _reissued(months, archive, policy) if m not in months.busy]
     except SourceUnreachable as err:
-        return _backed_off(cursor, months.name, err, policy, clock())
+        return _backed_off(cursor, months.name, err, policy, now)
     requests, cursor = _request(cursor, months.name, wanted, now)
     cursor = replace(cursor, failures=0, retry_after=0.0)
-    return Plan(requests, "" if requests else _nothing_to_request(cursor, months), cursor)
+    note = _missing_note(cursor.gaps, lacking)
+    if requests:
+        return Plan(requests, "", cursor, note)
+    skip = "; ".join(part for part in (_nothing_to_request(cursor, months), note) if part)
+    return Plan(requests, skip, cursor, note)
+
+
+def _requested(cursor: SensorCursor, months: DatasetMonths) -> dict[str, Requested]:
+    """The months requested and not landed: the sensor's, and the first request of another
+    trigger for a month the sensor has not requested."""
+    elsewhere = {m: Requested(at, 1) for m, at in months.requested_elsewhere.items()}
+    requested = {**elsewhere, **cursor.requested}
+    return {m: r for m, r in requested.items() if m not in months.landed}
 
 
 def backoff_seconds(failures: int, interval_seconds: int) -> int:
@@ -214,32 +314,37 @@ def _unlanded(
     archive: Archive,
     policy: SensorPolicy,
     now: float,
-) -> list[str]:
+) -> tuple[list[str], list[str]]:
     """Published months neither landed nor running, oldest first, up to `max_requests`; a
-    month requested less than `retry_seconds` ago only if its file changed since."""
+    month requested before only if the source has it, and `retry_seconds` have passed or its
+    file changed since. Also the requested months the source lacks."""
     wanted: list[str] = []
-    for month in (k for k in months.keys if cursor.newest and k <= cursor.newest):
-        if month in months.landed or month in months.busy:
-            continue
-        asked = cursor.requested.get(month)
-        if (
-            asked is not None
-            and now - asked.at < policy.retry_seconds
-            and not _changed_since(archive, month, asked.at)
-        ):
-            continue  # its run failed and the file is the same: wait
+    lacking: list[str] = []
+    for month in _candidates(cursor, months):
+        if (asked := cursor.requested.get(month)) is not None:
+            try:
+                remote = archive.probe(month)
+            except NotPublishedError:
+                lacking.append(month)
+                continue
+            if now - asked.at < policy.retry_seconds and not _changed_since(remote, asked.at):
+                continue  # its run failed and the file is the same: wait
         wanted.append(month)
         if len(wanted) == policy.max_requests:
             break
-    return wanted
+    return wanted, lacking
 
 
-def _changed_since(archive: Archive, month: str, when: float) -> bool:
-    """Whether the source's file of `month` was modified after `when` (not if it is gone)."""
-    try:
-        remote = archive.probe(month)
-    except NotPublishedError:
-        return False
+def _candidates(cursor: SensorCursor, months: DatasetMonths) -> Iterable[str]:
+    """Months up to the newest published, outside the gaps, neither landed nor running."""
+    for month in (k for k in months.keys if cursor.newest and k <= cursor.newest):
+        in_gap = any(first <= month <= last for first, last in cursor.gaps)
+        if not in_gap and month not in months.landed and month not in months.busy:
+            yield month
+
+
+def _changed_since(remote: RemoteFile, when: float) -> bool:
+    """Whether the source's file was modified after `when`."""
     if not remote.last_modified:
         return False
     try:
@@ -272,7 +377,7 @@ def _request(
         asked = requested.get(month)
         attempt = (asked.attempt if asked else 0) + 1
         requested[month] = Requested(now, attempt)
-        requests.append(MonthRequest(month, f"{name}:{month}:{attempt}"))
+        requests.append(MonthRequest(month, run_key(name, month, attempt)))
     return tuple(requests), replace(cursor, requested=requested)
 
 
@@ -281,3 +386,12 @@ def _nothing_to_request(cursor: SensorCursor, months: DatasetMonths) -> str:
         return f"every {months.name} month is landed, running or waiting to retry"
     after = next_month(cursor.newest) if cursor.newest else months.keys[0]
     return f"{months.name} {after} is not published yet"
+
+
+def _missing_note(gaps: Sequence[Gap], lacking: Sequence[str]) -> str:
+    """Which months the source lacks, as ranges: `missing at the source: 2009-01..2018-12`."""
+    spans = sorted([*gaps, *((month, month) for month in lacking)])
+    if not spans:
+        return ""
+    named = (first if first == last else f"{first}..{last}" for first, last in spans)
+    return f"missing at the source: {', '.join(named)}"

@@ -22,6 +22,7 @@ from taxi_platform.lib.backlog import (
     months_covered,
     newest_published,
     plan_tick,
+    run_key,
 )
 from taxi_platform.lib.source import NotPublishedError, RemoteFile
 
@@ -78,13 +79,14 @@ def _archive(
     records: dict[str, RemoteFile] | None = None,
     unreachable: set[str] = frozenset(),
     asked: list[str] | None = None,
+    only: set[str] | None = None,
 ) -> Archive:
     def probe(month: str) -> RemoteFile:
         if asked is not None:
             asked.append(month)
         if month in unreachable:
             raise SourceUnreachable(month, ConnectionRefusedError("connection refused"))
-        if newest is None or month > newest:
+        if newest is None or month > newest or (only is not None and month not in only):
             raise NotPublishedError(month)
         return (files or {}).get(month, _remote(month))
 
@@ -207,3 +209,103 @@ def test_runs_cover_their_partition_or_their_range() -> None:
     ]
 
     assert months_covered(tags, MONTHS) == {"2019-01", "2019-03", "2019-04"}
+
+
+# Issue 24, item 4: months the source lacks never hide the months it has.
+
+ARCHIVE = [f"{y}-{m:02d}" for y in range(2009, 2020) for m in range(1, 13)][:126]  # ..2019-06
+
+
+def test_unpublished_older_months_never_block_later_ones() -> None:
+    months = DatasetMonths("yellow", ARCHIVE, frozenset(), frozenset())
+    source = _archive("2019-06", only={"2019-01", "2019-02", "2019-03", "2019-04"})
+
+    first = _plan(SensorCursor(), months, source)
+    again = _plan(first.cursor, months, source)
+
+    assert [m for m, _ in _keys(first)] == ["2019-01", "2019-02", "2019-03", "2019-04"]
+    assert first.note == "missing at the source: 2009-01..2018-12"
+    assert again.skip == (
+        "yellow 2019-05 is not published yet; missing at the source: 2009-01..2018-12"
+    )
+
+
+def test_a_published_old_month_and_a_long_gap_before_the_newest_ones() -> None:
+    months = DatasetMonths("yellow", ARCHIVE[:124], frozenset(), frozenset())  # ..2019-04
+    source = _archive("2019-06", only={"2009-01", "2019-03", "2019-04"})
+
+    plan = _plan(SensorCursor(), months, source)
+
+    assert [m for m, _ in _keys(plan)] == ["2009-01", "2019-03", "2019-04"]
+    assert plan.cursor.gaps == (("2009-02", "2019-02"),)
+
+
+def test_a_gap_in_the_middle_of_a_range_blocks_nothing() -> None:
+    source = _archive("2019-06", only=set(MONTHS) - {"2019-04"})
+
+    plan = _plan(SensorCursor(), _months(), source)
+
+    assert [m for m, _ in _keys(plan)] == ["2019-01", "2019-02", "2019-03", "2019-05", "2019-06"]
+    assert plan.note == "missing at the source: 2019-04"
+
+
+def test_a_requested_month_the_source_lacks_is_missing_not_retried() -> None:
+    cursor = SensorCursor("2019-06", {"2019-03": Requested(NOW - 900, 1)})
+    landed = set(MONTHS) - {"2019-03"}
+    lacking = _archive("2019-06", only=set(MONTHS) - {"2019-03"})
+
+    missing = _plan(cursor, _months(landed), lacking)
+    published = _plan(missing.cursor, _months(landed), _archive("2019-06"))
+
+    assert missing.requests == ()
+    assert missing.skip == (
+        "every yellow month is landed, running or waiting to retry; missing at the source: 2019-03"
+    )
+    assert _keys(published) == [("2019-03", "yellow:2019-03:2")]
+
+
+def test_a_filled_gap_is_requested() -> None:
+    cursor = SensorCursor("2019-06", gaps=(("2019-02", "2019-04"),))
+    landed = {"2019-01", "2019-05", "2019-06"}
+
+    plan = _plan(cursor, _months(landed), _archive("2019-06", only=set(MONTHS) - {"2019-02"}))
+
+    assert [m for m, _ in _keys(plan)] == ["2019-03", "2019-04"]
+    assert plan.cursor.gaps == (("2019-02", "2019-02"),)
+
+
+# Issue 24, item 5: a back-off ends on the tick that reaches its retry time.
+
+
+def test_a_retry_time_within_the_second_the_message_shows_is_reached() -> None:
+    cursor = SensorCursor(failures=1, retry_after=NOW + 30.6)
+
+    assert backing_off(cursor, "yellow", NOW + 29.9) == (
+        "yellow: the source was unreachable; next probe after 22:13:50 UTC"
+    )
+    assert backing_off(cursor, "yellow", NOW + 30.0) is None
+    assert backing_off(cursor, "yellow", NOW + 30.2) is None
+
+
+def test_the_back_off_counts_from_the_tick_not_from_the_end_of_a_slow_probe() -> None:
+    times = iter([NOW, NOW + 5, NOW + 10])  # a probe that timed out after 5 s
+    down = _archive("2019-06", unreachable={"2019-01"})
+
+    plan = plan_tick(SensorCursor(), _months(), down, POLICY, clock=lambda: next(times))
+
+    assert plan.cursor.retry_after == NOW + 30
+
+
+# Issue 24, item 6: the first request of a month has one run key, whichever trigger makes it.
+
+
+def test_a_month_the_schedule_requested_is_retried_not_requested_anew() -> None:
+    months = replace(_months(), requested_elsewhere={"2019-02": NOW - 60})
+
+    waiting = _plan(SensorCursor(), months, _archive("2019-03"))
+    retried = _plan(SensorCursor(), months, _archive("2019-03"), retry_seconds=0)
+
+    assert [m for m, _ in _keys(waiting)] == ["2019-01", "2019-03"]
+    assert waiting.cursor.requested["2019-02"] == Requested(NOW - 60, 1)
+    assert ("2019-02", "yellow:2019-02:2") in _keys(retried)
+    assert run_key("yellow", "2019-02", 1) == "yellow:2019-02:1"
