@@ -15,9 +15,10 @@ import pytest
 
 from devstack.dagster_ui import graphql, launch_backfill, launch_job_backfill, wait_backfill
 from devstack.sample_data import write_month
-from taxi_platform.catalog import DATASETS, FHV, YELLOW
+from taxi_platform.catalog import DATASETS, FHV, YELLOW, trips_table
 from taxi_platform.defs.checks import PICKUP_IN_MONTH
 from taxi_platform.defs.trips import trip_asset_keys
+from taxi_platform.settings import load_settings, warehouse_tables
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -264,7 +265,8 @@ def test_a_table_lists_described_columns_before_it_is_materialized(
 
     page.goto(f"{dagster_ui}/assets/{'/'.join(table)}")
     expect(page.get_by_text("Never materialized", exact=True).first).to_be_visible()
-    expect(page.get_by_text("taxi.fhv_trips", exact=True).first).to_be_visible()  # storage
+    full_name = warehouse_tables(load_settings()).name("bigquery", trips_table(FHV))
+    expect(page.get_by_text(full_name, exact=True).first).to_be_visible()  # storage
     for column in FHV.landed_columns[:3]:
         expect(page.get_by_text(column.name, exact=True).first).to_be_visible()
         expect(page.get_by_text(column.description, exact=True).first).to_be_visible()
