@@ -28,6 +28,18 @@ def switch(name: str, default: bool) -> bool:
     return value == "on"
 
 
+def share(name: str, default: float) -> float:
+    """A share from 0 to 1; anything else is refused, naming the variable."""
+    text = os.getenv(name) or str(default)
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise ValueError(f"{name} must be a share from 0 to 1, not {text!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Orchestration settings (see docs/configuration.md)."""
@@ -60,6 +72,8 @@ class Settings:
     """`GCP_PROJECT`: the BigQuery project of the dataset (named on the assets)."""
     postgres_database: str
     """`PG_DATABASE`: the PostgreSQL database of the schema (named on the assets)."""
+    max_rejected_share: float
+    """`TAXI_MAX_REJECTED_SHARE`: the most of a month's rows the lake may reject."""
 
 
 def warehouse_tables(settings: Settings) -> WarehouseTables:
@@ -102,4 +116,5 @@ def load_settings() -> Settings:
         postgres_schema=os.getenv("PG_SCHEMA") or WAREHOUSE_SCHEMA,
         bigquery_project=os.getenv("GCP_PROJECT") or WarehouseTables.bigquery_project,
         postgres_database=os.getenv("PG_DATABASE") or WarehouseTables.postgres_database,
+        max_rejected_share=share("TAXI_MAX_REJECTED_SHARE", 0.01),
     )

@@ -20,7 +20,7 @@ from taxi_platform.catalog import FileFormat, Layer, Source, TaxiDataset
 from taxi_platform.defs.asset_options import AssetOptions
 from taxi_platform.defs.automation import follow_upstream
 from taxi_platform.defs.checks import (
-    failed_blocking_checks,
+    blocking_failures,
     gcs_check_specs,
     lake_check_results,
     lake_check_specs,
@@ -56,7 +56,7 @@ from taxi_platform.defs.sensors import build_new_month_sensor
 from taxi_platform.lib.gcs import stored_object, upload_if_changed
 from taxi_platform.lib.lake import CleanReport, csv_to_parquet
 from taxi_platform.lib.lake_parquet import parquet_to_parquet
-from taxi_platform.lib.quality import measure_lake_month
+from taxi_platform.lib.quality import QualityLimits, clean_and_measure
 from taxi_platform.lib.versions import (
     CleanedMonth,
     Fetch,
@@ -151,6 +151,21 @@ class LakeQualityConfig(dg.Config):
     """Run config of the lake asset."""
 
     max_out_of_month_share: float = DEFAULT_MAX_OUT_OF_MONTH_SHARE
+    max_rejected_share: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="The most of a month's rows that may be rejected; unset:"
+        " TAXI_MAX_REJECTED_SHARE (default 0.01).",
+    )
+
+    def limits(self, default_rejected_share: float) -> QualityLimits:
+        """This run's limits; the rejected share defaults to the setting's."""
+        rejected = self.max_rejected_share
+        return QualityLimits(
+            self.max_out_of_month_share,
+            default_rejected_share if rejected is None else rejected,
+        )
 
 
 CLEANERS: dict[FileFormat, Callable[[Path, Path, TaxiDataset, str], CleanReport]] = {
@@ -242,6 +257,7 @@ def _cleaned_metadata(report: CleanReport, audit: Path, path: Path) -> Metadata:
 
 def _lake_asset(assets: TripAssets) -> dg.AssetsDefinition:
     ds, source, key = assets.ds, assets.source, trip_asset_key(assets.ds, "lake")
+    max_rejected_share = load_settings().max_rejected_share
 
     @assets.asset(
         "lake",
@@ -260,25 +276,24 @@ def _lake_asset(assets: TripAssets) -> dg.AssetsDefinition:
 
         def clean(month: str) -> CleanedMonth:
             at = TripMonth(ds, source, month, lake.path)
-            report = CLEANERS[source.file_format](at.raw, at.audit, ds, month)
-            quality = measure_lake_month(at.audit, ds, month)
-            return CleanedMonth(at, report, quality, _cleaned_metadata(report, at.audit, at.clean))
+            cleaner = CLEANERS[source.file_format]
+            report, quality = clean_and_measure(cleaner, at.raw, at.audit, ds, month)
+            landed = report.rows_written > 0  # else nothing was written: the checks fail it
+            metadata = _cleaned_metadata(report, at.audit, at.clean) if landed else {}
+            return CleanedMonth(at, report, quality, metadata)
 
-        share = config.max_out_of_month_share
+        limits = config.limits(max_rejected_share)
         runs = run_months(context, ds.name, clean)
         audited = [
             MonthReport(
                 run.month,
                 run.value.metadata,
                 run.seconds,
-                lake_check_results(run.value.quality, run.value.report, key, share),
+                lake_check_results(run.value.quality, run.value.report, key, limits),
             )
             for run in runs
         ]
-        failed = {
-            run.month: failed_blocking_checks(run.value.quality, run.value.report, share)
-            for run in runs
-        }
+        failed = {run.month: blocking_failures(run.value, limits) for run in runs}
         if any(failed.values()):
             for run in runs:
                 run.value.audit.unlink(missing_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,9 +11,11 @@ import pyarrow.parquet as pq
 
 from taxi_platform.catalog import TaxiDataset
 from taxi_platform.lib.files import open_parquet
-from taxi_platform.lib.lake import count_out_of_month
+from taxi_platform.lib.lake import AllRowsRejectedError, CleanReport, count_out_of_month
 
 DISTANCE_COL = "trip_distance"
+# A lake path: source file, where to write, dataset, month -> what cleaning did.
+Cleaner = Callable[[Path, Path, TaxiDataset, str], CleanReport]
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,24 @@ class LakeQuality:
     @property
     def out_of_month_share(self) -> float:
         return self.out_of_month / self.rows if self.rows else 0.0
+
+
+@dataclass(frozen=True)
+class QualityLimits:
+    """What the blocking lake checks allow a month: shares of out-of-month and rejected rows."""
+
+    max_out_of_month_share: float
+    max_rejected_share: float
+
+
+def rejected_share(report: CleanReport) -> float:
+    return report.rejected / report.rows_read if report.rows_read else 0.0
+
+
+def too_many_rejected(report: CleanReport, max_share: float) -> bool:
+    """More than `max_share` of the rows read were rejected, or every one of them."""
+    all_rejected = report.rows_read > 0 and report.rows_written == 0
+    return all_rejected or rejected_share(report) > max_share
 
 
 def has_distance(ds: TaxiDataset) -> bool:
@@ -46,6 +67,18 @@ def measure_lake_month(path: Path, ds: TaxiDataset, month: str) -> LakeQuality:
         if distance:
             negative += int(pc.sum(pc.less(batch.column(DISTANCE_COL), 0)).as_py() or 0)
     return LakeQuality(rows, nulls, outside, negative if distance else None)
+
+
+def clean_and_measure(
+    clean: Cleaner, src: Path, audit: Path, ds: TaxiDataset, month: str
+) -> tuple[CleanReport, LakeQuality]:
+    """Clean a month aside at `audit` and measure it. A month with every row rejected writes
+    nothing and measures as empty, so that its checks fail it with its rejected sample."""
+    try:
+        report = clean(src, audit, ds, month)
+    except AllRowsRejectedError as err:
+        return err.report, LakeQuality(0, 0, 0, 0 if has_distance(ds) else None)
+    return report, measure_lake_month(audit, ds, month)
 
 
 def parquet_rows(path: Path) -> int:

@@ -261,7 +261,9 @@ def test_latin1_bytes_are_read_as_latin1_and_counted(tmp_path: Path) -> None:
 # --- through the asset: counts are metadata, failures name the month ----------------------------
 
 
-def _lake_asset_run(tmp_path: Path, lines: list[str] | None) -> dg.ExecuteInProcessResult:
+def _lake_asset_run(
+    tmp_path: Path, lines: list[str] | None, config: dict[str, float] | None = None
+) -> dg.ExecuteInProcessResult:
     lake = tmp_path / "lake"
     raw = catalog.raw_path(lake, COURSE_MIRROR, YELLOW, MONTH)
     if lines is None:
@@ -275,6 +277,7 @@ def _lake_asset_run(tmp_path: Path, lines: list[str] | None) -> dg.ExecuteInProc
         [lake_asset],
         partition_key=MONTH,
         resources={"lake": LakeResource(root=str(lake))},
+        run_config=dg.RunConfig(ops={lake_asset.op.name: {"config": config or {}}}),
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
@@ -283,7 +286,8 @@ def _lake_asset_run(tmp_path: Path, lines: list[str] | None) -> dg.ExecuteInProc
 def test_rejected_row_counts_are_asset_metadata(tmp_path: Path) -> None:
     lines = [",".join(HEADER), GOOD, _with(GOOD2, "trip_distance", "two"), GOOD2]
 
-    result = _lake_asset_run(tmp_path, lines)
+    # One row of three is rejected: more than the default share, so this run allows half.
+    result = _lake_asset_run(tmp_path, lines, {"max_rejected_share": 0.5})
 
     assert result.success
     [event] = result.get_asset_materialization_events()
@@ -303,3 +307,28 @@ def test_rejected_file_fails_the_asset_naming_dataset_month_and_reason(tmp_path:
     assert "yellow_tripdata_2021-01.csv.gz (month 2021-01): header only" in message
     clean = catalog.clean_path(tmp_path / "lake", YELLOW, MONTH)
     assert not clean.exists() and temp_files(clean) == []
+
+
+def test_an_all_rejected_month_fails_its_check_with_its_sample_and_keeps_the_lake_file(
+    tmp_path: Path,
+) -> None:
+    assert _lake_asset_run(tmp_path, [",".join(HEADER), GOOD]).success
+    clean = catalog.clean_path(tmp_path / "lake", YELLOW, MONTH)
+    before = clean.read_bytes()
+    bad = _with(GOOD, "tpep_pickup_datetime", "soon")
+
+    # Even a run allowing every row to be rejected fails a month that lands none.
+    result = _lake_asset_run(tmp_path, [",".join(HEADER), bad], {"max_rejected_share": 1.0})
+
+    assert not result.success
+    [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == "rejected_share"]
+    assert not check.passed
+    sample = check.metadata["rejected_sample"].value
+    assert "| 2 | tpep_pickup_datetime | soon | not a timestamp |" in sample
+    [failure] = result.get_step_failure_events()
+    message = failure.step_failure_data.user_failure_data.description
+    raw = catalog.raw_path(tmp_path / "lake", COURSE_MIRROR, YELLOW, MONTH)
+    assert f"yellow {MONTH}: " in message and "all 1 rows rejected" in message
+    assert "column tpep_pickup_datetime, value 'soon': not a timestamp" in message
+    assert f"source {raw}" in message
+    assert clean.read_bytes() == before and temp_files(clean) == []
