@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from taxi_platform.catalog import ANALYTICS_GROUP, DATASETS, source_named
+from taxi_platform.defs.alerts import build_failure_alert_sensor
 from taxi_platform.defs.analytics import build_analytics_assets
 from taxi_platform.defs.automation import build_automation_sensor, follow_upstream
 from taxi_platform.defs.executors import executor_for
 from taxi_platform.defs.month_runs import backfill_policy
 from taxi_platform.defs.partitions import dataset_partitions, monthly_partitions, newest_month
 from taxi_platform.defs.resources import resources_for
-from taxi_platform.defs.sensors import build_failure_alert_sensor
 from taxi_platform.defs.trips import build_trip_definitions
 from taxi_platform.defs.zones import build_zone_assets
 from taxi_platform.settings import get_env, load_settings, warehouse_tables

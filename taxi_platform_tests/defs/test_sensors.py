@@ -1,12 +1,9 @@
-"""The new-month sensor and the run-failure alert, against real HTTP servers on 127.0.0.1."""
+"""The new-month sensor, against a real HTTP mirror on 127.0.0.1 (the alert: test_alerts.py)."""
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import dagster as dg
@@ -16,8 +13,8 @@ from devstack.mirror import serve_directory
 from devstack.sample_data import write_month
 from taxi_platform.catalog import COURSE_MIRROR, YELLOW
 from taxi_platform.defs.partitions import monthly_partitions
-from taxi_platform.defs.resources import AlertWebhook, LakeResource, SourceDownloader
-from taxi_platform.defs.sensors import build_failure_alert_sensor, build_new_month_sensor
+from taxi_platform.defs.resources import LakeResource, SourceDownloader
+from taxi_platform.defs.sensors import build_new_month_sensor
 from taxi_platform.defs.trips import build_trip_assets, trip_asset_keys
 from taxi_platform.settings import load_settings
 
@@ -112,75 +109,3 @@ def test_unreachable_source_backs_off_with_a_one_line_reason() -> None:
     assert "\n" not in first.skip_message
     assert isinstance(second, dg.SkipReason)
     assert "next probe after" in second.skip_message
-
-
-class _Receiver(BaseHTTPRequestHandler):
-    bodies: list[dict] = []
-
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-        length = int(self.headers["Content-Length"])
-        type(self).bodies.append(json.loads(self.rfile.read(length)))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def receiver() -> Iterator[tuple[str, list[dict]]]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    _Receiver.bodies = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/hook", _Receiver.bodies
-    finally:
-        server.shutdown()
-
-
-def _failed_run_alert(mirror: str, tmp_path: Path, webhook: AlertWebhook) -> None:
-    """Fail a run (a month the mirror lacks), then evaluate the failure sensor on it."""
-    raw = next(
-        a
-        for a in build_trip_assets(YELLOW, monthly_partitions(), COURSE_MIRROR)
-        if a.key == trip_asset_keys(YELLOW)["raw"]
-    )
-    with dg.instance_for_test() as instance:
-        result = dg.materialize(
-            [raw],
-            partition_key="2019-03",
-            instance=instance,
-            raise_on_error=False,
-            resources={
-                "downloader": SourceDownloader(base_url=mirror),
-                "lake": LakeResource(root=str(tmp_path)),
-            },
-        )
-        assert not result.success
-        context = dg.build_run_status_sensor_context(
-            sensor_name="alert_on_run_failure",
-            dagster_instance=instance,
-            dagster_run=result.dagster_run,
-            dagster_event=result.get_run_failure_event(),
-            resources={"alert_webhook": webhook},
-        ).for_run_failure()
-        build_failure_alert_sensor(load_settings())(context)
-
-
-def test_failed_run_posts_slack_json_to_the_webhook(mirror, receiver, tmp_path: Path) -> None:
-    url, bodies = receiver
-
-    _failed_run_alert(mirror, tmp_path, AlertWebhook(url=url))
-
-    [body] = bodies
-    text = body["text"]
-    assert "partition 2019-03" in text
-    assert "raw__yellow__yellow_trips_raw" in text
-    assert "raw__yellow__yellow_trips_raw: yellow 2019-03: not published yet" in text  # plain words
-    assert "dagster._core" not in text and "Failure:" not in text
-    assert "/runs/" in text
-
-
-def test_unreachable_webhook_or_none_configured_raises_nothing(mirror, tmp_path: Path) -> None:
-    _failed_run_alert(mirror, tmp_path, AlertWebhook(url=_closed_port_url(), timeout_seconds=2))
-    _failed_run_alert(mirror, tmp_path, AlertWebhook())
