@@ -3,7 +3,13 @@
 import dagster as dg
 
 from taxi_platform.catalog import TaxiDataset
-from taxi_platform.defs.month_status import landed_months, months_in_flight
+from taxi_platform.defs.month_status import (
+    landed_months,
+    months_in_flight,
+    run_key_used,
+    schedule_name,
+)
+from taxi_platform.lib.backlog import run_key
 from taxi_platform.lib.months import months_before
 from taxi_platform.settings import Settings
 
@@ -15,10 +21,12 @@ def build_monthly_schedule(
     settings: Settings,
 ) -> dg.ScheduleDefinition:
     """Run `job_name` for the month published `publication_lag_months` ago, on the cron,
-    unless that month has landed or a run (of any trigger) is on it."""
+    unless that month has landed, a run (of any trigger) is on it, or it was requested before
+    (by the new-month sensor, which retries its months). The run key is the one the sensor
+    gives a month's first request."""
 
     @dg.schedule(
-        name=f"{ds.name}_monthly_schedule",
+        name=schedule_name(ds),
         job_name=job_name,
         cron_schedule=settings.schedule_cron,
         execution_timezone=settings.schedule_timezone,
@@ -36,6 +44,12 @@ def build_monthly_schedule(
         landed = landed_months(context.instance, ds)
         if month in landed or month in months_in_flight(context.instance, keys):
             return dg.SkipReason(f"{ds.name} {month} has landed or is running already")
-        return dg.RunRequest(run_key=f"{ds.name}:{month}", partition_key=month)
+        key = run_key(ds.name, month, 1)
+        if run_key_used(context.instance, key):
+            return dg.SkipReason(
+                f"{ds.name} {month} was requested before (run key {key});"
+                " the new-month sensor retries it"
+            )
+        return dg.RunRequest(run_key=key, partition_key=month)
 
     return monthly_schedule

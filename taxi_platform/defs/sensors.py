@@ -1,4 +1,4 @@
-"""Sensors: months published at the source and not landed yet (the failure alert: alerts.py).
+"""Sensors: months published at the source and not landed yet, and alerts on failed runs.
 
 The new-month sensor is a shell around `taxi_platform.lib.backlog`, which plans each tick
 (what to request, retries, back-off, the cursor): the sensor reads the instance, lets the
@@ -12,8 +12,13 @@ import requests
 
 from taxi_platform import catalog
 from taxi_platform.catalog import Source, TaxiDataset
-from taxi_platform.defs.month_status import landed_months, months_in_flight
-from taxi_platform.defs.resources import LakeResource, SourceDownloader
+from taxi_platform.defs.month_status import (
+    landed_months,
+    months_in_flight,
+    scheduled_months,
+    sensor_name,
+)
+from taxi_platform.defs.resources import AlertWebhook, LakeResource, SourceDownloader
 from taxi_platform.lib.backlog import (
     Archive,
     DatasetMonths,
@@ -23,6 +28,7 @@ from taxi_platform.lib.backlog import (
     backing_off,
     plan_tick,
 )
+from taxi_platform.lib.errors import first_line
 from taxi_platform.lib.source import DownloadError, RemoteFile, read_record
 from taxi_platform.settings import Settings
 
@@ -47,7 +53,8 @@ def _archive(
 
 def _months(instance: dg.DagsterInstance, ds: TaxiDataset, keys: list[str]) -> DatasetMonths:
     landed = frozenset(landed_months(instance, ds))
-    return DatasetMonths(ds.name, keys, landed, frozenset(months_in_flight(instance, keys)))
+    busy = frozenset(months_in_flight(instance, keys))
+    return DatasetMonths(ds.name, keys, landed, busy, scheduled_months(instance, ds))
 
 
 def build_new_month_sensor(
@@ -66,7 +73,7 @@ def build_new_month_sensor(
     )
 
     @dg.sensor(
-        name=f"{ds.name}_new_month",
+        name=sensor_name(ds),
         job_name=job_name,
         minimum_interval_seconds=settings.sensor_interval_seconds,
         default_status=_status(settings.sensors_on),
@@ -83,9 +90,57 @@ def build_new_month_sensor(
         months = _months(context.instance, ds, partitions.get_partition_keys())
         plan = plan_tick(cursor, months, _archive(ds, source, downloader, lake), policy)
         context.update_cursor(plan.cursor.dump())
+        if plan.requests and plan.note:
+            context.log.info(f"{ds.name}: {plan.note}")
         run_requests = [
             dg.RunRequest(run_key=r.run_key, partition_key=r.month) for r in plan.requests
         ]
         return run_requests or dg.SkipReason(plan.skip)
 
     return new_month
+
+
+def _partition_of(run: dg.DagsterRun) -> str:
+    tags = run.tags
+    if "dagster/partition" in tags:
+        return tags["dagster/partition"]
+    start, end = (tags.get(f"dagster/asset_partition_range_{e}") for e in ("start", "end"))
+    return f"{start}..{end}" if start else "-"
+
+
+def failure_message(context: dg.RunFailureSensorContext, ui_url: str) -> str:
+    """A Slack-style summary: job, partition, failing steps, error, link to the run."""
+    run = context.dagster_run
+    steps = [
+        f"{event.step_key}: {first_line(event.event_specific_data.error.message)}"
+        for event in context.get_step_failure_events()
+        if event.event_specific_data and event.event_specific_data.error
+    ]
+    lines = [
+        f"taxi_platform run failed: job {run.job_name}, partition {_partition_of(run)}",
+        *(f"failed step {s}" for s in steps or [first_line(context.failure_event.message or "")]),
+        f"{ui_url}/runs/{run.run_id}",
+    ]
+    return "\n".join(lines)
+
+
+def build_failure_alert_sensor(settings: Settings) -> dg.SensorDefinition:
+    """POST a JSON alert to the webhook (if configured) when any run of this location fails."""
+
+    @dg.run_failure_sensor(
+        name="alert_on_run_failure",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description='POSTs {"text": ...} to TAXI_ALERT_WEBHOOK_URL when a run fails.',
+    )
+    def alert_on_run_failure(context: dg.RunFailureSensorContext, alert_webhook: AlertWebhook):
+        if not alert_webhook.url:
+            return
+        try:
+            alert_webhook.post(failure_message(context, settings.ui_url))
+        except requests.RequestException as err:
+            context.log.warning(
+                f"alert webhook POST failed ({type(err).__name__}); "
+                f"run {context.dagster_run.run_id} still failed"
+            )
+
+    return alert_on_run_failure

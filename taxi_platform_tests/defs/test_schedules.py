@@ -50,7 +50,7 @@ def test_tick_requests_exactly_the_lagged_month(schedule_instance: dg.DagsterIns
     )
 
     assert [(r.partition_key, r.run_key) for r in result.run_requests] == [
-        ("2021-03", "yellow:2021-03")
+        ("2021-03", "yellow:2021-03:1")  # the sensor's key for a month's first request
     ]
 
 
