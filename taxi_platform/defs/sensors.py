@@ -1,4 +1,4 @@
-"""Sensors: months published at the source and not landed yet, and alerts on failed runs.
+"""Sensors: months published at the source and not landed yet (the failure alert: alerts.py).
 
 The new-month sensor is a shell around `taxi_platform.lib.backlog`, which plans each tick
 (what to request, retries, back-off, the cursor): the sensor reads the instance, lets the
@@ -18,7 +18,7 @@ from taxi_platform.defs.month_status import (
     scheduled_months,
     sensor_name,
 )
-from taxi_platform.defs.resources import AlertWebhook, LakeResource, SourceDownloader
+from taxi_platform.defs.resources import LakeResource, SourceDownloader
 from taxi_platform.lib.backlog import (
     Archive,
     DatasetMonths,
@@ -28,7 +28,6 @@ from taxi_platform.lib.backlog import (
     backing_off,
     plan_tick,
 )
-from taxi_platform.lib.errors import first_line
 from taxi_platform.lib.source import DownloadError, RemoteFile, read_record
 from taxi_platform.settings import Settings
 
@@ -98,49 +97,3 @@ def build_new_month_sensor(
         return run_requests or dg.SkipReason(plan.skip)
 
     return new_month
-
-
-def _partition_of(run: dg.DagsterRun) -> str:
-    tags = run.tags
-    if "dagster/partition" in tags:
-        return tags["dagster/partition"]
-    start, end = (tags.get(f"dagster/asset_partition_range_{e}") for e in ("start", "end"))
-    return f"{start}..{end}" if start else "-"
-
-
-def failure_message(context: dg.RunFailureSensorContext, ui_url: str) -> str:
-    """A Slack-style summary: job, partition, failing steps, error, link to the run."""
-    run = context.dagster_run
-    steps = [
-        f"{event.step_key}: {first_line(event.event_specific_data.error.message)}"
-        for event in context.get_step_failure_events()
-        if event.event_specific_data and event.event_specific_data.error
-    ]
-    lines = [
-        f"taxi_platform run failed: job {run.job_name}, partition {_partition_of(run)}",
-        *(f"failed step {s}" for s in steps or [first_line(context.failure_event.message or "")]),
-        f"{ui_url}/runs/{run.run_id}",
-    ]
-    return "\n".join(lines)
-
-
-def build_failure_alert_sensor(settings: Settings) -> dg.SensorDefinition:
-    """POST a JSON alert to the webhook (if configured) when any run of this location fails."""
-
-    @dg.run_failure_sensor(
-        name="alert_on_run_failure",
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description='POSTs {"text": ...} to TAXI_ALERT_WEBHOOK_URL when a run fails.',
-    )
-    def alert_on_run_failure(context: dg.RunFailureSensorContext, alert_webhook: AlertWebhook):
-        if not alert_webhook.url:
-            return
-        try:
-            alert_webhook.post(failure_message(context, settings.ui_url))
-        except requests.RequestException as err:
-            context.log.warning(
-                f"alert webhook POST failed ({type(err).__name__}); "
-                f"run {context.dagster_run.run_id} still failed"
-            )
-
-    return alert_on_run_failure
