@@ -105,12 +105,14 @@ def trip_asset_keys(ds: TaxiDataset) -> dict[Layer, dg.AssetKey]:
 @dataclass(frozen=True)
 class TripAssets:
     """One dataset's monthly assets as the factory builds them: the dataset, its source, its
-    warehouse tables, and the options every layer shares (`shared`, as the raw layer has them)."""
+    warehouse tables, the options every layer shares (`shared`, as the raw layer has them), and
+    the rejected share above which a lake month fails (`TAXI_MAX_REJECTED_SHARE`)."""
 
     ds: TaxiDataset
     source: Source
     tables: catalog.WarehouseTables
     shared: AssetOptions
+    max_rejected_share: float
 
     @property
     def partitions(self) -> dg.PartitionsDefinition:
@@ -257,7 +259,6 @@ def _cleaned_metadata(report: CleanReport, audit: Path, path: Path) -> Metadata:
 
 def _lake_asset(assets: TripAssets) -> dg.AssetsDefinition:
     ds, source, key = assets.ds, assets.source, trip_asset_key(assets.ds, "lake")
-    max_rejected_share = load_settings().max_rejected_share
 
     @assets.asset(
         "lake",
@@ -282,7 +283,7 @@ def _lake_asset(assets: TripAssets) -> dg.AssetsDefinition:
             metadata = _cleaned_metadata(report, at.audit, at.clean) if landed else {}
             return CleanedMonth(at, report, quality, metadata)
 
-        limits = config.limits(max_rejected_share)
+        limits = config.limits(assets.max_rejected_share)
         runs = run_months(context, ds.name, clean)
         audited = [
             MonthReport(
@@ -482,7 +483,7 @@ def build_trip_assets(
         partitions_def=partitions,
         backfill_policy=backfill_policy(settings),
     )
-    assets = TripAssets(ds, source, warehouse_tables(settings), shared)
+    assets = TripAssets(ds, source, warehouse_tables(settings), shared, settings.max_rejected_share)
     builders = (_raw_asset, _lake_asset, _gcs_asset, _bigquery_asset, _postgres_asset)
     return [build(assets) for build in builders]
 
