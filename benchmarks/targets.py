@@ -107,10 +107,13 @@ def targets(memory: list[dict], after: dict, dry_run: dict) -> str:
 
 def run(options: Options) -> None:
     """Read the results in `options.out`; write targets.md beside them."""
-    memory, after, dry_run = (
-        json.loads((options.out / name).read_text())
-        for name in ("memory.json", "backfill-after.json", "backfill-full-history.json")
-    )
+    names = ("memory.json", "backfill-after.json", "backfill-full-history.json")
+    if missing := [name for name in names if not (options.out / name).exists()]:
+        raise SystemExit(
+            f"targets: {', '.join(missing)} missing in {options.out}:"
+            " run `python -m benchmarks memory backfill full-history` first"
+        )
+    memory, after, dry_run = (json.loads((options.out / name).read_text()) for name in names)
     text = targets(memory, after, dry_run)
     (options.out / "targets.md").write_text(text)
     print(text)
