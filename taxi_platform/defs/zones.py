@@ -21,6 +21,7 @@ from taxi_platform.defs.resources import (
 from taxi_platform.lib.source import DownloadError, NotPublishedError, verify_zone_lookup
 from taxi_platform.lib.warehouse import bigquery as bigquery_engine
 from taxi_platform.lib.warehouse import postgres as postgres_engine
+from taxi_platform.lib.zones import landed_zone_ids
 from taxi_platform.settings import load_settings, warehouse_tables
 
 ZONE_LOOKUP_KEY = dg.AssetKey(catalog.zone_key("raw"))
@@ -86,8 +87,11 @@ def _zone_lookup_asset(source: Source) -> dg.AssetsDefinition:
         """TLC taxi zones (LocationID, Borough, Zone, service_zone), landed in the lake."""
         url = catalog.zone_lookup_url(downloader.root(source))
         dst = catalog.zone_lookup_path(lake.path)
-        try:  # checked before it replaces the landed lookup
-            downloader.download(url, dst, context.log, verify=verify_zone_lookup)
+        landed = landed_zone_ids(dst)
+        try:  # read through, keeping every landed zone, before it replaces the landed lookup
+            downloader.download(
+                url, dst, context.log, verify=lambda path: verify_zone_lookup(path, landed)
+            )
         except (NotPublishedError, DownloadError) as err:
             raise dg.Failure(description=str(err), allow_retries=False) from err
         table = pacsv.read_csv(dst)

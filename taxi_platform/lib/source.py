@@ -37,8 +37,9 @@ import pyarrow.parquet as pq
 import requests
 import urllib3
 
-from taxi_platform.catalog import ZONE_COLUMNS, source_record_path
+from taxi_platform.catalog import source_record_path
 from taxi_platform.lib.files import atomic_write_path, atomic_write_text
+from taxi_platform.lib.zones import zone_ids
 
 CHUNK = 1 << 20
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -268,18 +269,19 @@ def _has_data_row(text: bytes) -> bool:
     return bool(newline) and bool(rest.strip())
 
 
-def verify_zone_lookup(path: Path) -> None:
-    """The TLC zone lookup's header and at least one zone; raises ValueError quoting at most a
-    short excerpt of anything else (an HTML page, an empty file)."""
-    with path.open("rb") as fh:
-        head = fh.read(4096)
-    header = head.split(b"\n", 1)[0].decode("utf-8", "replace").strip().lstrip("\ufeff")
-    cells = [c.strip().strip('"') for c in header.split(",")]
-    expected = [c.source for c in ZONE_COLUMNS]
-    if cells != expected:
-        raise ValueError(f"not the zone lookup: header {header[:60]!r} is not {expected}")
-    if not _has_data_row(head):
+def verify_zone_lookup(path: Path, landed: frozenset[int] = frozenset()) -> None:
+    """The TLC zone lookup read through (lib.zones.zone_ids), with at least one zone and every
+    LocationID of `landed`; raises ValueError quoting at most a short excerpt of anything else
+    (an HTML page, a truncated line, an empty file)."""
+    ids = zone_ids(path)
+    if not ids:
         raise ValueError("no data rows: the zone lookup holds a header only")
+    if dropped := sorted(landed - ids):
+        raise ValueError(
+            f"would drop {len(dropped)} of the landed zones (LocationID"
+            f" {', '.join(map(str, dropped[:5]))}{', ...' if len(dropped) > 5 else ''}):"
+            f" it has {len(ids)} zones, the landed lookup {len(landed)}"
+        )
 
 
 def verify_parquet(path: Path) -> None:

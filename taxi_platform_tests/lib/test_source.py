@@ -10,7 +10,14 @@ import pytest
 import requests
 
 from devstack.mirror import serve_directory
-from taxi_platform.lib.source import NotPublishedError, RemoteFile, download, probe, verify_parquet
+from taxi_platform.lib.source import (
+    NotPublishedError,
+    RemoteFile,
+    download,
+    probe,
+    verify_parquet,
+    verify_zone_lookup,
+)
 
 
 @pytest.mark.parametrize("status", [403, 404])
@@ -51,3 +58,35 @@ def test_an_html_page_is_not_parquet(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="no PAR1 magic"):
         verify_parquet(page)
+
+
+ZONE_HEADER = b'"LocationID","Borough","Zone","service_zone"\n'
+ZONE_ROWS = b'1,"EWR","Newark Airport","EWR"\n2,"Queens","Jamaica Bay","Boro Zone"\n'
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (ZONE_ROWS + b"<html><body>502 Bad Gateway</body></html>\n", "line 4 .*HTML"),
+        (ZONE_ROWS + b"3,Manhattan", r"line 4 is not a zone row \(2 fields, not 4\)"),
+        (ZONE_ROWS + b'3,"Manhattan,Alphabet City\n', "line 4 is not a zone row"),
+        (ZONE_ROWS + b"three,Manhattan,Alphabet City,Yellow Zone\n", "'three' is not an integer"),
+        (ZONE_ROWS + b"2,Manhattan,Alphabet City,Yellow Zone\n", "LocationID 2 repeated"),
+        (b"\n", "header only"),
+    ],
+)
+def test_a_zone_lookup_must_parse_completely(tmp_path: Path, body: bytes, reason: str) -> None:
+    lookup = tmp_path / "taxi_zone_lookup.csv"
+    lookup.write_bytes(ZONE_HEADER + body)
+
+    with pytest.raises(ValueError, match=reason):
+        verify_zone_lookup(lookup)
+
+
+def test_a_zone_lookup_may_add_zones_but_not_drop_landed_ones(tmp_path: Path) -> None:
+    lookup = tmp_path / "taxi_zone_lookup.csv"
+    lookup.write_bytes(ZONE_HEADER + ZONE_ROWS)
+
+    verify_zone_lookup(lookup, frozenset({1}))
+    with pytest.raises(ValueError, match=r"would drop 1 of the landed zones \(LocationID 3\)"):
+        verify_zone_lookup(lookup, frozenset({1, 2, 3}))

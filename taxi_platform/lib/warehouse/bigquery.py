@@ -336,20 +336,41 @@ def replace_months(
 
 
 def replace_zones(client: bigquery.Client, dataset_id: str, src: Path) -> int:
-    """Replace the zone table with the lake CSV (one load job, WRITE_TRUNCATE); return rows.
-    A CSV that is not the lookup, or holds no zone, is refused before the table is touched."""
+    """Replace the zone table with the lake CSV; return its rows. A CSV that is not the whole
+    lookup is refused before the table is touched; the CSV is loaded into a staging table of
+    this call alone and swapped in by one transaction (DELETE + INSERT), so a failed load (the
+    emulator empties a WRITE_TRUNCATE target it fails to load) never reaches the zone table."""
     verify_zone_lookup(src)
+    schema = _schema(ZONE_COLUMNS)
     target = table_id(client, dataset_id, ZONE_TABLE)
     client.create_dataset(dataset_id, exists_ok=True, retry=API_RETRY)
+    client.create_table(bigquery.Table(target, schema), exists_ok=True, retry=API_RETRY)
+    stage_id = f"{target}_staging_{uuid.uuid4().hex[:12]}"
+    stage = bigquery.Table(stage_id, schema)
+    stage.expires = datetime.now(UTC) + STAGING_LIFETIME
+    client.create_table(stage, retry=API_RETRY)
     config = bigquery.LoadJobConfig(
         source_format=bigquery.SourceFormat.CSV,
         skip_leading_rows=1,
-        schema=_schema(ZONE_COLUMNS),
-        write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+        schema=schema,
+        write_disposition=bigquery.WriteDisposition.WRITE_EMPTY,
     )
-    with src.open("rb") as data:
-        job = client.load_table_from_file(data, target, job_config=config, timeout=UPLOAD_TIMEOUT_S)
-    job.result(timeout=JOB_TIMEOUT_S)
+    columns = ", ".join(_quoted(c.name) for c in ZONE_COLUMNS)
+    script = f"""
+        BEGIN TRANSACTION;
+        DELETE FROM `{target}` WHERE TRUE;
+        INSERT INTO `{target}` ({columns}) SELECT {columns} FROM `{stage_id}`;
+        COMMIT TRANSACTION;
+    """
+    try:
+        with src.open("rb") as data:
+            job = client.load_table_from_file(
+                data, stage, job_config=config, timeout=UPLOAD_TIMEOUT_S
+            )
+        job.result(timeout=JOB_TIMEOUT_S)
+        client.query(script, retry=API_RETRY, job_retry=API_RETRY).result(timeout=JOB_TIMEOUT_S)
+    finally:
+        client.delete_table(stage, not_found_ok=True, retry=API_RETRY)
     return table_row_count(client, dataset_id, ZONE_TABLE)
 
 
