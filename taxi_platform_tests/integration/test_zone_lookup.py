@@ -28,7 +28,7 @@ HTML = b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n<bo
 def _served_instead(path: Path, body: bytes) -> Iterator[None]:
     """Serve `body` at `path` of the mirror for a while, then the original bytes again."""
     saved = path.with_name(path.name + ".saved")
-    shutil.copyfile(path, saved)
+    shutil.copy2(path, saved)
     path.write_bytes(body)
     try:
         yield
