@@ -136,6 +136,19 @@ def serve_directory(
         thread.join()
 
 
+@contextmanager
+def served_instead(path: Path, body: bytes) -> Iterator[None]:
+    """Serve `body` at `path` of a mirror for a while, then the original file again (its bytes
+    and modification time)."""
+    saved = path.with_name(path.name + ".saved")
+    shutil.copy2(path, saved)
+    path.write_bytes(body)
+    try:
+        yield
+    finally:
+        shutil.move(saved, path)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, required=True)

@@ -3,9 +3,6 @@ the landed CSV stays byte for byte and both warehouse tables keep their 265 rows
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +10,7 @@ import dagster as dg
 import pytest
 from google.api_core.exceptions import BadRequest
 
+from devstack.mirror import served_instead
 from taxi_platform import catalog
 from taxi_platform.catalog import COURSE_MIRROR
 from taxi_platform.defs.resources import resources_for
@@ -22,18 +20,6 @@ from taxi_platform.lib.warehouse import postgres as postgres_engine
 
 pytestmark = pytest.mark.integration
 HTML = b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n<body></body></html>\n"
-
-
-@contextmanager
-def _served_instead(path: Path, body: bytes) -> Iterator[None]:
-    """Serve `body` at `path` of the mirror for a while, then the original bytes again."""
-    saved = path.with_name(path.name + ".saved")
-    shutil.copy2(path, saved)
-    path.write_bytes(body)
-    try:
-        yield
-    finally:
-        shutil.move(saved, path)
 
 
 def _materialize(assets: list[dg.AssetsDefinition]) -> dg.ExecuteInProcessResult:
@@ -88,7 +74,7 @@ def test_a_bad_lookup_changes_no_layer(
     landed = lookup.read_bytes()
     served = stack_dir / "mirror" / catalog.ZONE_LOOKUP_PATH
 
-    with _served_instead(served, body(served)):
+    with served_instead(served, body(served)):
         result = _materialize([lookup_asset])
     tables_after = _materialize(tables)
 

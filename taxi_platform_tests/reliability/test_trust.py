@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import gzip
 import os
-import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from devstack.mirror import MirrorHandler, serve_directory
+from devstack.mirror import MirrorHandler, serve_directory, served_instead
 from devstack.services import start_services, stop_service
 from devstack.tlc_parquet import write_official_month
 from taxi_platform import catalog
@@ -32,18 +29,6 @@ from taxi_platform.lib.warehouse import postgres as postgres_engine
 
 pytestmark = pytest.mark.integration
 MONTH = "2021-02"
-
-
-@contextmanager
-def _served_instead(path: Path, body: bytes) -> Iterator[None]:
-    """Serve `body` at `path` of the mirror for a while, then the original file again."""
-    saved = path.with_name(path.name + ".saved")
-    shutil.copyfile(path, saved)
-    path.write_bytes(body)
-    try:
-        yield
-    finally:
-        shutil.move(saved, path)
 
 
 def _materialize(assets: list[dg.AssetsDefinition], **kwargs: Any) -> dg.ExecuteInProcessResult:
@@ -75,7 +60,7 @@ def test_a_header_only_trip_file_never_replaces_the_landed_one(
     served = stack_dir / "mirror" / "yellow" / COURSE_MIRROR.file_name(YELLOW, MONTH)
     header = gzip.decompress(served.read_bytes()).split(b"\n", 1)[0] + b"\n"
 
-    with _served_instead(served, gzip.compress(header)):
+    with served_instead(served, gzip.compress(header)):
         result = _materialize([raw], partition_key=MONTH)
 
     assert not result.success
@@ -101,7 +86,7 @@ def test_an_html_page_never_replaces_the_zone_lookup(
     before = (lookup.read_bytes(), _zone_rows(local_resources))
     page = b"<html><head><title>Maintenance</title></head><body>" + b"x" * 3000 + b"</body></html>"
 
-    with _served_instead(stack_dir / "mirror" / catalog.ZONE_LOOKUP_PATH, page):
+    with served_instead(stack_dir / "mirror" / catalog.ZONE_LOOKUP_PATH, page):
         result = _materialize(zones)
 
     assert not result.success
