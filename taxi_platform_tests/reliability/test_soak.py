@@ -185,6 +185,29 @@ def _step_retries(instance: dg.DagsterInstance, runs: list[dg.DagsterRun]) -> Co
     return retries
 
 
+def _first_line(entry: dg.EventLogEntry) -> str:
+    """The first line of a step failure's error."""
+    error = entry.dagster_event.step_failure_data.error if entry.dagster_event else None
+    return (error.message if error else entry.message).splitlines()[0][:300]
+
+
+def _failure_causes(
+    instance: dg.DagsterInstance, runs: list[dg.DagsterRun]
+) -> dict[str, list[str]]:
+    """Per failed run (dataset job and month), the first line of each step failure's error."""
+    causes: dict[str, list[str]] = {}
+    for run in runs:
+        if run.status != dg.DagsterRunStatus.FAILURE:
+            continue
+        records = instance.get_records_for_run(
+            run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE
+        ).records
+        causes[f"{run.job_name} {_month(run)}"] = [
+            f"{r.event_log_entry.step_key}: {_first_line(r.event_log_entry)}" for r in records
+        ] or [f"run failed: {run.run_id}"]
+    return causes
+
+
 def _source_retries(instance: dg.DagsterInstance, runs: list[dg.DagsterRun]) -> int:
     """Download and probe retries, counted from the warnings the source logs for each."""
     return sum(
@@ -305,6 +328,7 @@ class Soak:
     first_runs: list[dg.DagsterRun] = field(default_factory=list)
     first_status: dict[str, str] = field(default_factory=dict)
     failed: dict[str, list[str]] = field(default_factory=dict)
+    causes: dict[str, list[str]] = field(default_factory=dict)
     rerun_runs: list[dg.DagsterRun] = field(default_factory=list)
     source_retries: int = 0
     step_retries: Counter[str] = field(default_factory=Counter)
@@ -324,6 +348,7 @@ class Soak:
             "runs": {"first_pass": len(self.first_runs), "rerun": len(self.rerun_runs)},
             "first_pass_status": self.first_status,
             "failed_in_first_pass": self.failed,
+            "failure_causes": self.causes,
             "rerun_run_status": sorted(r.status.value for r in self.rerun_runs),
             "faults_scheduled": self.scheduled,
             "faults_per_month": {
@@ -373,6 +398,7 @@ def _backfill_with_faults_and_restart(
     soak.mark("first_pass")
     soak.injected = Counter(outcome for _, _, outcome in faults.log if outcome != "ok")
     soak.failed = _failed_months(soak.first_runs, first)
+    soak.causes = _failure_causes(instance, soak.first_runs)
     faults.clear()
     rerun = [
         launch_job_backfill(url, jobs[n], months) for n, months in soak.failed.items() if months
@@ -424,7 +450,7 @@ def test_a_year_of_two_datasets_lands_once_through_source_faults_and_a_postgres_
     assert len(soak.first_runs) == len(DATASETS) * len(MONTHS)
     assert sum(soak.injected.values()) == soak.scheduled
     assert soak.source_retries == soak.scheduled - 1
-    assert soak.failed == {"yellow": [EXHAUSTED[1]], "green": []}
+    assert soak.failed == {"yellow": [EXHAUSTED[1]], "green": []}, soak.causes
     assert soak.rerun_runs and all(r.status == dg.DagsterRunStatus.SUCCESS for r in soak.rerun_runs)
     # The restart failed a sink step, which the step's retry policy then landed.
     assert soak.restart["sink_step_failed_while_down"]
