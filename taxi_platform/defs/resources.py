@@ -25,7 +25,14 @@ from google.oauth2 import service_account
 from pydantic import Field
 
 from taxi_platform.catalog import Source
-from taxi_platform.lib.identifiers import gcs_bucket, http_url, sql_name, warehouse_name
+from taxi_platform.lib.identifiers import (
+    gcp_project,
+    gcs_bucket,
+    http_url,
+    secret_http_url,
+    sql_name,
+    warehouse_name,
+)
 from taxi_platform.lib.source import RemoteFile, Verifier, download, probe
 from taxi_platform.lib.versions import DEFAULT_KEEP
 from taxi_platform.settings import Env, is_set, setting, switch
@@ -212,10 +219,21 @@ def positive_count(value: str, name: str) -> int:
     return int(value)
 
 
+def port_number(value: str, name: str) -> int:
+    """`value` as a TCP port, 1 to 65535; else a ValueError naming `name`."""
+    if not value.strip().isdigit() or not 1 <= int(value) <= 65535:
+        raise ValueError(f"refusing {name}={value!r}: use a port number from 1 to 65535")
+    return int(value)
+
+
 _CHECKED = {
     "TLC_BASE_URL": http_url,
+    "TAXI_ALERT_WEBHOOK_URL": secret_http_url,
     "PG_SCHEMA": warehouse_name,
+    "PG_PORT": port_number,
     "BQ_DATASET": warehouse_name,
+    "GCP_PROJECT": gcp_project,
+    "GCS_BUCKET": gcs_bucket,
     "TAXI_LAKE_VERSIONS_KEPT": positive_count,
 }
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from taxi_platform.lib.errors import DiskFullError, disk_full
+
 
 def _alive(pid: int) -> bool:
     try:
@@ -48,13 +50,19 @@ def remove_stale_temps(dst: Path) -> list[Path]:
 
 @contextmanager
 def atomic_write_path(dst: Path) -> Iterator[Path]:
-    """Yield a temp path beside `dst`; rename it over `dst` only if the block succeeds."""
+    """Yield a temp path beside `dst`; rename it over `dst` only if the block succeeds. A full
+    disk raises DiskFullError naming `dst`."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(dst)
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         yield tmp
         os.replace(tmp, dst)
+    except OSError as err:
+        if disk_full(err) and not isinstance(err, DiskFullError):
+            tmp.unlink(missing_ok=True)
+            raise DiskFullError(dst) from err
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -34,15 +34,31 @@ def warehouse_name(value: str, what: str) -> str:
     return value
 
 
+def _shown_url(value: str) -> str:
+    """`value` without credentials, query string or fragment, for a message."""
+    return re.sub(r"//[^/]*@", "//", re.split(r"[?#]", value, maxsplit=1)[0])
+
+
 def http_url(value: str, what: str) -> str:
-    """`value` if it is an http(s) URL without credentials, query or fragment, else refuse;
-    the message shows no credentials and no query string."""
-    parts = urlsplit(value)
+    """`value` if it is an http(s) URL with a host, a valid port (if any) and no credentials,
+    query or fragment, else refuse; the message shows no credentials and no query string."""
+    try:
+        parts = urlsplit(value)
+    except ValueError as err:
+        raise ValueError(f"refusing {what} {_shown_url(value)!r}: not a URL ({err})") from None
     shown = (
-        f"{parts.scheme}://{parts.hostname or ''}{parts.path}" if parts.scheme else "(no scheme)"
+        f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+        if parts.scheme
+        else "(no scheme)"
     )
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"refusing {what} {shown}: use an http:// or https:// URL")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ValueError(f"refusing {what} {shown}: the port must be a number from 1 to 65535")
     if parts.username or parts.password or parts.query or parts.fragment:
         raise ValueError(
             f"refusing {what} {shown}: no credentials, query string or fragment in the URL"
@@ -50,18 +66,34 @@ def http_url(value: str, what: str) -> str:
     return value
 
 
-def gcp_project(value: str) -> str:
-    """Return `value` if it is a valid Google Cloud project id, else refuse."""
-    if not isinstance(value, str) or not _GCP_PROJECT.fullmatch(value):
-        raise ValueError(f"refusing GCP project id {value!r}")
+def secret_http_url(value: str, what: str) -> str:
+    """`value` if it is an http(s) URL with a host and a valid port, else refuse without
+    showing it (a webhook's path or query is its secret)."""
+    try:
+        parts = urlsplit(value)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ValueError(f"refusing {what} (a secret, not shown): use an http:// or https:// URL")
     return value
 
 
-def gcs_bucket(value: str) -> str:
+def gcp_project(value: str, what: str = "GCP project id") -> str:
+    """Return `value` if it is a valid Google Cloud project id, else refuse."""
+    if not isinstance(value, str) or not _GCP_PROJECT.fullmatch(value):
+        raise ValueError(
+            f"refusing {what} {value!r}: use 6-30 lower-case letters, digits and -,"
+            " starting with a letter and not ending with -"
+        )
+    return value
+
+
+def gcs_bucket(value: str, what: str = "GCS bucket") -> str:
     """Return `value` if it is a valid GCS bucket name, else refuse."""
     if not isinstance(value, str) or not _GCS_BUCKET.fullmatch(value) or ".." in value:
         raise ValueError(
-            f"refusing GCS bucket {value!r}: use 3-63 lower-case letters, digits, _ - and ."
+            f"refusing {what} {value!r}: use 3-63 lower-case letters, digits, _ - and ."
         )
     return value
 

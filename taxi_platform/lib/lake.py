@@ -58,6 +58,7 @@ from taxi_platform.lib.eras import (
     parse_type,
     to_landed,
 )
+from taxi_platform.lib.errors import disk_full
 from taxi_platform.lib.files import atomic_write_path
 from taxi_platform.lib.months import month_start, next_month
 
@@ -429,6 +430,8 @@ def _write(src: Path, dst: Path, ds: TaxiDataset, month: str, typed: bool) -> Cl
                     line += batch.num_rows
                     writer.write_table(table)
             except (OSError, EOFError, zlib.error) as err:
+                if isinstance(err, OSError) and disk_full(err):
+                    raise  # a full lake disk, not a bad file: atomic_write_path names it
                 raise SourceFileError(src, month, f"unreadable at line ~{line}: {err}") from err
         if ragged is not None:
             _fix_lines(report, ragged)

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from taxi_platform.catalog import TaxiDataset
 from taxi_platform.lib.eras import normalise, unknown_type
+from taxi_platform.lib.errors import disk_full
 from taxi_platform.lib.files import atomic_write_path, open_parquet
 from taxi_platform.lib.lake import (
     AllRowsRejectedError,
@@ -70,6 +71,8 @@ def parquet_to_parquet(src: Path, dst: Path, ds: TaxiDataset, month: str) -> Cle
                     row += batch.num_rows
                     writer.write_table(table)
             except (pa.ArrowInvalid, OSError) as err:
+                if isinstance(err, OSError) and disk_full(err):
+                    raise  # a full lake disk, not a bad file: atomic_write_path names it
                 reason = str(err).splitlines()[0][:120]
                 raise SourceFileError(src, month, f"unreadable near row {row}: {reason}") from err
         if report.rows_read == 0:

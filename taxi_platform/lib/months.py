@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
+
+_MONTH = re.compile(r"[0-9]{4}-(?:0[1-9]|1[0-2])")
 
 
 def month_start(month: str) -> date:
-    """First day of a YYYY-MM partition key; rejects anything else."""
-    try:
-        year, mon = month.split("-")
-        return date(int(year), int(mon), 1)
-    except ValueError as err:
-        raise ValueError(f"not a YYYY-MM month: {month!r}") from err
+    """First day of a YYYY-MM partition key (four-digit year, two-digit month, nothing else
+    around them); rejects anything else."""
+    if not isinstance(month, str) or not _MONTH.fullmatch(month) or month < "0001":
+        raise ValueError(f"not a YYYY-MM month: {month!r}")
+    return date(int(month[:4]), int(month[5:]), 1)
 
 
 def next_month(month: str) -> str:
