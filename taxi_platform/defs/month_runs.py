@@ -2,6 +2,7 @@
 asset runs each month's work in, so that any failure is one line naming dataset and month,
 and the report that puts each month's numbers and checks on its own partition."""
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -122,20 +123,59 @@ def report_months(
     A run of one partition reports as Dagster does. A run of a range of months (a backfill
     batch, even of one month) adds each month's metadata to its own partition and records
     each month's check evaluations on it; the run's own check results then sum up the batch
-    (a blocking one fails when any month fails it). A month's data version is recorded by a
-    run of one partition: Dagster gives a ranged materialization one data version, so a
-    batch's months are versioned by their metadata (`version`, `sha256`)."""
+    (a blocking one fails when any month fails it). Dagster records one data version per run
+    on every month of it (no materialization API takes one per partition): see
+    `batch_version`; each month of several shows its own as `month_data_version`."""
     checks = record_checks(context, reports)
     if context.has_partition_key:
         (report,) = reports
         return dg.MaterializeResult(
             metadata=_metadata(report), check_results=checks, data_version=report.data_version
         )
+    batch, several = f"{reports[0].month}..{reports[-1].month}", len(reports) > 1
     for report in reports:
-        context.add_asset_metadata(_metadata(report), partition_key=report.month)
+        context.add_asset_metadata(_month_metadata(report, several), partition_key=report.month)
     return dg.MaterializeResult(
-        metadata={"batch": f"{reports[0].month}..{reports[-1].month}"}, check_results=checks
+        metadata={"batch": batch, **(_version_scope(batch, reports) if several else {})},
+        check_results=checks,
+        data_version=batch_version(reports),
     )
+
+
+def _month_metadata(report: MonthReport, several: bool) -> Metadata:
+    """A batched month's metadata; among several, with its own data version."""
+    own = report.data_version if several else None
+    return {**_metadata(report), **({"month_data_version": own.value} if own else {})}
+
+
+def batch_version(reports: Sequence[MonthReport]) -> dg.DataVersion | None:
+    """The one data version Dagster records on each month of a batch: the months' own when
+    they share one (a batch of one month), else one naming the batch and digesting the
+    months' own versions (the same months at the same versions give the same one); none
+    when the months have none (Dagster derives it from the code and input versions)."""
+    versions = [(r.month, r.data_version.value) for r in reports if r.data_version]
+    if not versions:
+        return None
+    if len(versions) == len(reports) and len({v for _, v in versions}) == 1:
+        return dg.DataVersion(versions[0][1])
+    digest = hashlib.sha256("\n".join(f"{m} {v}" for m, v in versions).encode()).hexdigest()
+    return dg.DataVersion(f"batch {reports[0].month}..{reports[-1].month} {digest[:16]}")
+
+
+def _version_scope(batch: str, reports: Sequence[MonthReport]) -> Metadata:
+    """Why the data version of a batched month is the batch's, shown on each month."""
+    own = (
+        "month_data_version is this month's own"
+        if any(r.data_version for r in reports)
+        else "Dagster derives it from the code version and the batch's input versions"
+    )
+    return {
+        "data_version_scope": dg.MetadataValue.text(
+            f"dagster/data_version is the batch's (batch {batch}): Dagster records one data"
+            f" version for a run of several months; {own}; a run of this month alone"
+            " records the month's own."
+        )
+    }
 
 
 def record_checks(
