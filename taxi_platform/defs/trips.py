@@ -240,7 +240,7 @@ def _raw_asset(assets: TripAssets) -> dg.AssetsDefinition:
 
 def _cleaned_metadata(report: CleanReport, audit: Path, path: Path) -> Metadata:
     return {
-        "dagster/row_count": report.rows_written,
+        "month_row_count": report.rows_written,
         "rows_read": report.rows_read,
         "rejected_rows": report.rejected,
         "out_of_month_rows": report.out_of_month,
@@ -379,12 +379,19 @@ def _gcs_asset(assets: TripAssets) -> dg.AssetsDefinition:
 
 
 def _warehouse_result(
-    context: dg.AssetExecutionContext, key: dg.AssetKey, runs: list[MonthRun[SyncedMonth]]
+    context: dg.AssetExecutionContext,
+    key: dg.AssetKey,
+    runs: list[MonthRun[SyncedMonth]],
+    table_rows: int,
 ) -> dg.MaterializeResult:
+    """Each month's rows (`month_row_count`) and the whole table's after the run
+    (`dagster/row_count`: the UI's "Row count" of the asset)."""
+
     def report(run: MonthRun[SyncedMonth]) -> MonthReport:
         synced = run.value
         metadata = {
-            "dagster/row_count": synced.rows,
+            "dagster/row_count": table_rows,
+            "month_row_count": synced.rows,
             "version": synced.version,
             "loaded": synced.loaded,
         }
@@ -442,7 +449,11 @@ def _bigquery_asset(assets: TripAssets) -> dg.AssetsDefinition:
             def load(months: list[str]) -> dict[str, SyncedMonth]:
                 return sync_months(trips, _lake_months(lake.path, ds, months, gcs.bucket))
 
-            return _warehouse_result(context, key, run_batch(context, ds.name, load))
+            runs = run_batch(context, ds.name, load)
+            table_rows = bigquery_engine.table_row_count(
+                client, bigquery.dataset_id, catalog.trips_table(ds)
+            )
+            return _warehouse_result(context, key, runs, table_rows)
 
     return bigquery_trips
 
@@ -463,7 +474,12 @@ def _postgres_asset(assets: TripAssets) -> dg.AssetsDefinition:
                 trips = trip_sink(postgres_engine, conn, postgres.schema, ds)
                 return sync_months(trips, _lake_months(lake.path, ds, months, bucket=""))
 
-        return _warehouse_result(context, key, run_batch(context, ds.name, load))
+        runs = run_batch(context, ds.name, load)
+        with postgres.connect() as conn:
+            table_rows = postgres_engine.table_row_count(
+                conn, postgres.schema, catalog.trips_table(ds)
+            )
+        return _warehouse_result(context, key, runs, table_rows)
 
     return postgres_trips
 

@@ -294,7 +294,7 @@ def test_rejected_row_counts_are_asset_metadata(tmp_path: Path) -> None:
     metadata = event.materialization.metadata
     assert metadata["rejected_rows"].value == 1
     assert metadata["rows_read"].value == 3
-    assert metadata["dagster/row_count"].value == 2
+    assert metadata["month_row_count"].value == 2
     assert "| 3 | trip_distance | two | not a float |" in metadata["rejected_sample"].value
 
 

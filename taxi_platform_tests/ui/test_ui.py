@@ -205,12 +205,12 @@ query Checks($key: AssetKeyInput!, $name: String!) {
 
 
 def _row_counts(url: str, key: list[str], months: list[str]) -> dict[str, int]:
-    """Each month's latest `dagster/row_count`, as the UI's metadata plot reads it."""
+    """Each month's latest `month_row_count`, as the UI's metadata plot reads it."""
     mats = graphql(url, _MONTH_ROWS, {"key": {"path": key}, "partitions": months})
     counts: dict[str, int] = {}
     for mat in sorted(mats["assetOrError"]["assetMaterializations"], key=lambda m: m["partition"]):
         for entry in mat["metadataEntries"]:
-            if entry["label"] == "dagster/row_count":
+            if entry["label"] == "month_row_count":
                 counts[mat["partition"]] = entry["intValue"]
     return counts
 
@@ -245,7 +245,7 @@ def test_a_backfill_shows_each_months_own_numbers_and_checks(
 
     page.goto(f"{dagster_ui}/assets/{'/'.join(lake)}")
     page.get_by_role("button", name="Plots").click()  # metadata plotted over partitions
-    plot = page.get_by_text("dagster/row_count", exact=True).first
+    plot = page.get_by_text("month_row_count", exact=True).first
     expect(plot).to_be_visible()
     plot.scroll_into_view_if_needed()
     page.screenshot(path=artifacts / "lake_row_count_plot.png")
