@@ -38,7 +38,9 @@ from taxi_platform.defs.month_runs import (
     SINK_RETRY,
     MonthReport,
     MonthRun,
+    MonthsResult,
     backfill_policy,
+    month_events,
     record_checks,
     report_months,
     run_batch,
@@ -270,7 +272,7 @@ def _lake_asset(assets: TripAssets) -> dg.AssetsDefinition:
     )
     def lake_trips(
         context: dg.AssetExecutionContext, config: LakeQualityConfig, lake: LakeResource
-    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult | dg.Output]:
         """Write-audit-publish: each month is written aside, audited by the blocking checks and
         published over the lake file only when it passes; a failing month keeps the file
         published before and fails the step, so nothing downstream loads it."""
@@ -298,7 +300,7 @@ def _lake_asset(assets: TripAssets) -> dg.AssetsDefinition:
         if any(failed.values()):
             for run in runs:
                 run.value.audit.unlink(missing_ok=True)
-            yield from record_checks(context, audited)
+            yield from record_checks(context, audited, failing=True)
             raise dg.Failure(description=_blocked(ds, runs, failed), allow_retries=False)
         published = [
             replace(
@@ -310,7 +312,7 @@ def _lake_asset(assets: TripAssets) -> dg.AssetsDefinition:
             )
             for run, report in zip(runs, audited, strict=True)
         ]
-        yield report_months(context, published)
+        yield from month_events(context, published)
 
     return lake_trips
 
@@ -383,7 +385,7 @@ def _warehouse_result(
     key: dg.AssetKey,
     runs: list[MonthRun[SyncedMonth]],
     table_rows: int,
-) -> dg.MaterializeResult:
+) -> MonthsResult:
     """Each month's rows (`month_row_count`) and the whole table's after the run
     (`dagster/row_count`: the UI's "Row count" of the asset)."""
 

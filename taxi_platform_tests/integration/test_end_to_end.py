@@ -110,7 +110,7 @@ def test_a_batch_of_months_lands_each_month_and_reports_it_on_its_own_partition(
             [metadata] = [r.asset_materialization.metadata for r in records]
             assert metadata["batch"].value == "2020-04..2020-06", key
             if layer in ("lake", "bigquery", "postgres"):
-                assert metadata["dagster/row_count"].value == counts["lake_rows"], (key, month)
+                assert metadata["month_row_count"].value == counts["lake_rows"], (key, month)
             mine = [e for e in evaluations if e.asset_key == key and e.partition == month]
             checked = {e.check_name for e in mine}
             assert checked == check_names[key], (key, month)

@@ -204,6 +204,32 @@ query Checks($key: AssetKeyInput!, $name: String!) {
 """
 
 
+_LATEST_CHECKS = """
+query LatestChecks($key: AssetKeyInput!) {
+  assetNodeOrError(assetKey: $key) {
+    ... on AssetNode {
+      assetChecksOrError {
+        ... on AssetChecks {
+          checks { name executionForLatestMaterialization { evaluation { partition } } }
+        }
+      }
+    }
+  }
+}
+"""
+
+
+def _latest_check_partitions(url: str, key: list[str]) -> dict[str, str | None]:
+    """Each check's latest execution's partition, as the Checks tab shows it."""
+    node = graphql(url, _LATEST_CHECKS, {"key": {"path": key}})["assetNodeOrError"]
+    return {
+        check["name"]: (check["executionForLatestMaterialization"] or {"evaluation": {}})[
+            "evaluation"
+        ].get("partition")
+        for check in node["assetChecksOrError"]["checks"]
+    }
+
+
 def _row_counts(url: str, key: list[str], months: list[str]) -> dict[str, int]:
     """Each month's latest `month_row_count`, as the UI's metadata plot reads it."""
     mats = graphql(url, _MONTH_ROWS, {"key": {"path": key}, "partitions": months})
@@ -229,6 +255,12 @@ def test_a_backfill_shows_each_months_own_numbers_and_checks(
     keys = [key.path for key in trip_asset_keys(YELLOW).values()]
     batch = launch_backfill(dagster_ui, keys, list(rows))  # one run lands the three months
     assert wait_backfill(dagster_ui, batch, timeout=RUN_TIMEOUT_S * 2) == "COMPLETED_SUCCESS"
+    newest = list(rows)[-1]  # the batch's checks show a month, never a partition-less summary
+    assert set(_latest_check_partitions(dagster_ui, lake).values()) == {newest}
+    page.goto(f"{dagster_ui}/assets/{'/'.join(lake)}?view=checks")
+    page.get_by_text(PICKUP_IN_MONTH, exact=True).first.click()
+    expect(page.get_by_text(newest, exact=True).first).to_be_visible()
+    page.screenshot(path=artifacts / "batch_check_latest_is_a_month.png", full_page=True)
     backfill = launch_job_backfill(dagster_ui, "yellow_monthly", [bad])
     assert wait_backfill(dagster_ui, backfill, timeout=RUN_TIMEOUT_S * 2) != "CANCELED"
 
