@@ -1,21 +1,25 @@
-"""Dagster's own storage (runs, event log, schedules) on PostgreSQL, each holding a connection
-open in its process instead of opening one per statement.
+"""Dagster's run and event-log storage on PostgreSQL, each holding a connection
+open while its instance lives instead of opening one per statement.
 
 dagster-postgres connects anew for every statement outside the webserver (a `NullPool`). A
 run that lands a batch of months stores about a thousand events, and every connection costs a
 password handshake and a server process: most of such a run's CPU went there. These take the
 webserver's pooled engine (`optimize_for_webserver`, public on every Dagster storage) in every
 process and ping its connection before each use, so a restarted server costs a reconnect (with
-dagster-postgres's retries), as before, not a failed write. `deploy/dagster.yaml` names them.
+dagster-postgres's retries), as before, not a failed write. An instance connects when it is
+first used and closes its connections when it is disposed (a code server makes one per sensor
+or schedule evaluation), or at the latest when it is garbage collected, so instances never pile
+up connections on the server. `deploy/dagster.yaml` names them.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, Self
 
-from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
+from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 from dagster_postgres.auth import PgTokenProvider
 from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
 from sqlalchemy import Connection, Dialect, event
@@ -57,7 +61,16 @@ class _HeldConnection:
             max_overflow=POOL_OVERFLOW,
         )
         with self.held_connection() as conn:
-            event.listen(conn.engine, "checkout", _ping_on_checkout(conn.engine.dialect))
+            engine = conn.engine
+        event.listen(engine, "checkout", _ping_on_checkout(engine.dialect))
+        engine.dispose()  # connect on first use, not when an instance is made
+        self._held_engine = engine
+        weakref.finalize(self, engine.dispose)
+
+    def dispose(self) -> None:
+        """Close the held connection with the storage (Dagster disposes runs and event log)."""
+        super().dispose()  # type: ignore[misc]
+        self._held_engine.dispose()
 
     def held_connection(self) -> AbstractContextManager[Connection]:
         """A connection from the storage's engine."""
@@ -74,16 +87,12 @@ class _HeldConnection:
 
 
 class HeldConnectionRunStorage(_HeldConnection, PostgresRunStorage):
-    """Dagster's run storage on PostgreSQL over one held connection per process."""
+    """Dagster's run storage on PostgreSQL over one held connection per instance."""
 
 
 class HeldConnectionEventLogStorage(_HeldConnection, PostgresEventLogStorage):
-    """Dagster's event log on PostgreSQL over one held connection per process."""
+    """Dagster's event log on PostgreSQL over one held connection per instance."""
 
     def held_connection(self) -> AbstractContextManager[Connection]:
         """A connection from the storage's engine (the event log has no `connect`)."""
         return self.index_connection()
-
-
-class HeldConnectionScheduleStorage(_HeldConnection, PostgresScheduleStorage):
-    """Dagster's schedule storage on PostgreSQL over one held connection per process."""

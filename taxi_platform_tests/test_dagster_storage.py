@@ -52,9 +52,9 @@ def test_runs_store_their_events_over_connections_held_open(stack: dict[str, str
             held = _held_by_this_process(stack)
 
             assert result.success and len(instance.all_logs(result.run_id)) > 10
-            # Open after the run, one per storage in use (runs, event log, schedules); a
+            # Open after the run, one per holding storage in use (runs, event log); a
             # connection per event would leave none.
-            assert 1 <= len(held) <= 3
+            assert 1 <= len(held) <= 2
 
 
 def test_a_held_connection_the_server_dropped_is_replaced_before_use(
@@ -71,3 +71,25 @@ def test_a_held_connection_the_server_dropped_is_replaced_before_use(
 
         assert result.success and len(instance.all_logs(result.run_id)) > 10
         assert dropped and not dropped & _held_by_this_process(stack)
+
+
+def test_an_instance_holds_no_connection_once_disposed(stack: dict[str, str]) -> None:
+    # A code server makes an instance per sensor or schedule evaluation: each must close its
+    # connections when it is disposed, not when it is garbage collected.
+    before = _held_by_this_process(stack)
+    for _ in range(3):
+        with dg.DagsterInstance.get() as instance:
+            assert dg.materialize([tiny], instance=instance).success
+            instance.all_instigator_state()  # the schedule storage too
+            assert _held_by_this_process(stack) - before
+
+    assert not _held_by_this_process(stack) - before
+
+
+def test_making_an_instance_opens_no_connection_until_it_is_used(stack: dict[str, str]) -> None:
+    before = _held_by_this_process(stack)
+    instances = [dg.DagsterInstance.get() for _ in range(3)]
+
+    assert not _held_by_this_process(stack) - before
+    for instance in instances:
+        instance.dispose()
