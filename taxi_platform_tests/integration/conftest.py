@@ -17,9 +17,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def dagster_dev(stack: dict[str, str], stack_dir: Path) -> Iterator[str]:
-    """A running `dg dev` (webserver + daemon) on the test services; yields its URL."""
+    """A running `dg dev` (webserver + daemon) on the test services; yields its URL. Stopped
+    after the integration tests, so its daemon's sensors and connections do not run on under
+    the later tests."""
     url = start_ui(stack_dir, _free_port())
     try:
         yield url

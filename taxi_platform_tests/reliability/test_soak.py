@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -123,6 +124,42 @@ def _run_storage(stack: Mapping[str, str], stack_dir: Path) -> Iterator[dict[str
         }
     finally:
         admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(db))
+
+
+@dataclass
+class ConnectionPeak:
+    """The most connections Dagster's storage database had at once while sampled."""
+
+    most: int = 0
+
+
+@contextmanager
+def _sampling_connections(storage: Mapping[str, str]) -> Iterator[ConnectionPeak]:
+    """Sample, every half second, how many connections the Dagster processes hold open on
+    their storage database; a leak per instance shows as a peak that grows with the runs."""
+    peak, stop = ConnectionPeak(), threading.Event()
+    query = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+
+    def sample() -> None:
+        with psycopg.connect(
+            host=storage["DAGSTER_PG_HOST"],
+            port=int(storage["DAGSTER_PG_PORT"]),
+            user=storage["DAGSTER_PG_USER"],
+            password=storage["DAGSTER_PG_PASSWORD"],
+            dbname=storage["DAGSTER_PG_DATABASE"],
+            autocommit=True,
+        ) as conn:
+            while not stop.wait(0.5):
+                (count,) = conn.execute(query).fetchone() or (0,)
+                peak.most = max(peak.most, count - 1)  # not the sampler's own
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        sampler.join(timeout=5)
 
 
 def _publish(root: Path) -> None:
@@ -334,6 +371,7 @@ class Soak:
     step_retries: Counter[str] = field(default_factory=Counter)
     restart: dict[str, Any] = field(default_factory=dict)
     totals: dict[str, dict[str, MonthTotals]] = field(default_factory=dict)
+    storage_connections: ConnectionPeak = field(default_factory=ConnectionPeak)
     phases: dict[str, float] = field(default_factory=lambda: {"start": time.monotonic()})
 
     def mark(self, phase: str) -> None:
@@ -360,6 +398,7 @@ class Soak:
             "step_retries": dict(self.step_retries),
             "postgres_restarts": 1,
             "postgres_restart": self.restart,
+            "dagster_storage_connections_peak": self.storage_connections.most,
             "rows": {
                 sink: {name: sum(n for n, _ in months.values()) for name, months in by_ds.items()}
                 for sink, by_ds in by_sink
@@ -420,6 +459,7 @@ def test_a_year_of_two_datasets_lands_once_through_source_faults_and_a_postgres_
     with (
         running_services(soak_dir) as soak_env,
         _run_storage(stack, stack_dir) as storage,
+        _sampling_connections(storage) as soak.storage_connections,
         serve_faulty(source) as (mirror_url, faults),
     ):
         soak.scheduled = _schedule(faults)
@@ -455,6 +495,10 @@ def test_a_year_of_two_datasets_lands_once_through_source_faults_and_a_postgres_
     # The restart failed a sink step, which the step's retry policy then landed.
     assert soak.restart["sink_step_failed_while_down"]
     assert any(key.startswith("postgres__") for key in soak.step_retries)
+    # Dagster's processes hold a bounded number of storage connections: two per live instance
+    # (11 seen), not one set per instance ever made (60 seen when a code server's sensor
+    # evaluations kept theirs until garbage collection, which ran a 100-slot server out).
+    assert soak.storage_connections.most <= 40
     # Every month in every sink exactly once: rows and money agree with the lake, month by month.
     lake = soak.totals["lake"]
     for name in lake:
