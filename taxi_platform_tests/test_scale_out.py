@@ -110,9 +110,14 @@ def test_celery_without_a_broker_is_refused(monkeypatch: pytest.MonkeyPatch) -> 
 def test_local_instance_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = _instance_config("dagster.yaml", tmp_path, monkeypatch)
 
-    for kind in ("run_storage", "event_log_storage", "schedule_storage"):
+    modules = {
+        "run_storage": "taxi_platform.dagster_storage",
+        "event_log_storage": "taxi_platform.dagster_storage",
+        "schedule_storage": "dagster_postgres",
+    }
+    for kind, module in modules.items():
         storage = config[kind]
-        assert storage["module"] == "taxi_platform.dagster_storage"
+        assert storage["module"] == module
         assert storage["config"]["postgres_db"]["db_name"] == {"env": "DAGSTER_PG_DATABASE"}
 
 

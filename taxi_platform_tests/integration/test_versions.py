@@ -120,5 +120,5 @@ def test_a_run_with_config_rolls_a_month_back_in_every_layer(
     assert events["raw"].metadata["restored"].value is True
     assert _held(local_resources, month) == (first, first)
     for layer in ("lake", "bigquery", "postgres"):
-        assert events[layer].metadata["dagster/row_count"].value == 1_200, layer
+        assert events[layer].metadata["month_row_count"].value == 1_200, layer
     assert _postgres_fares(local_resources, month) == kept.money["total_amount"]
