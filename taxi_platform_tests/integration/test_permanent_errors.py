@@ -119,11 +119,6 @@ def test_a_bigquery_400_fails_the_trip_sink_at_the_first_attempt(
     assert "\n" not in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the PostgreSQL mart asset connects before run_months (defs/analytics.py), outside"
-    " the wrapper that judges errors: a wrong password is retried 3 times, as a raw traceback",
-)
 def test_a_wrong_postgres_password_fails_the_mart_at_the_first_attempt(
     stack: dict[str, str],
 ) -> None:
