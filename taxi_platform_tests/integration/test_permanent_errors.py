@@ -1,7 +1,8 @@
 """Against the real local services, with the sinks' retry policy in effect: a wrong PostgreSQL
-password and a BigQuery request the emulator answers 400 (a trip table whose column has the
-wrong type) fail the step at the first attempt, in one line naming step, dataset, month and
-cause. The PostgreSQL mart should too, and does not yet (issue 24, item 2)."""
+password, a BigQuery request the emulator answers 400 (a trip table whose column has the
+wrong type) and a GCS bucket that does not exist fail the step at the first attempt, in one
+line naming step, dataset, month and cause; so does a wrong password for the PostgreSQL mart
+(issue 24, item 2)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,12 @@ from taxi_platform import catalog
 from taxi_platform.catalog import BIGQUERY_TYPES, COURSE_MIRROR, YELLOW
 from taxi_platform.defs.analytics import build_analytics_assets
 from taxi_platform.defs.partitions import monthly_partitions
-from taxi_platform.defs.resources import BigQueryDatasetResource, PostgresResource, resources_for
+from taxi_platform.defs.resources import (
+    BigQueryDatasetResource,
+    LakeBucketResource,
+    PostgresResource,
+    resources_for,
+)
 from taxi_platform.defs.trips import build_trip_assets, trip_asset_keys
 
 pytestmark = pytest.mark.integration
@@ -103,6 +109,19 @@ def test_a_wrong_postgres_password_fails_the_trip_sink_at_the_first_attempt(
     )
     assert "password authentication failed" in message
     assert "\n" not in message and os.environ["PG_PASSWORD"] not in message
+
+
+def test_a_missing_gcs_bucket_fails_the_upload_at_the_first_attempt(
+    trip_assets: dict[str, dg.AssetsDefinition],
+) -> None:
+    missing = LakeBucketResource(project=os.environ["GCP_PROJECT"], bucket="taxi-no-such-bucket")
+
+    result = _materialize([trip_assets["gcs"]], gcs=missing)
+
+    attempts, message = _attempts_and_message(result)
+    assert attempts == 1
+    assert message.startswith(f"yellow {MONTH}: gcs__yellow__yellow_trips_gcs failed (attempt 1,")
+    assert "not retried): NotFound: 404 " in message and "\n" not in message
 
 
 def test_a_bigquery_400_fails_the_trip_sink_at_the_first_attempt(
