@@ -286,6 +286,11 @@ def manifest_path(lake_root: Path, ds: TaxiDataset, month: str) -> Path:
     return lake_root / "manifest" / ds.name / f"{ds.name}_{month}.json"
 
 
+def published_record_path(lake_root: Path, ds: TaxiDataset) -> Path:
+    """What the new-month sensor's probes found the source has published (lib/freshness.py)."""
+    return lake_root / "source" / f"{ds.name}_published.json"
+
+
 def zone_lookup_path(lake_root: Path) -> Path:
     return lake_root / "raw" / ZONE_LOOKUP_PATH
 

@@ -122,6 +122,9 @@ class Settings:
     """`TAXI_SENSOR_RETRY_SECONDS`: when a requested month that did not land is asked again."""
     backfill_months_per_run: int
     """`TAXI_BACKFILL_MONTHS_PER_RUN`: the months one run of a backfill lands."""
+    freshness_hours: int
+    """`TAXI_FRESHNESS_HOURS`: how long a published month may stay unlanded before its
+    dataset's freshness check fails."""
     bigquery_dataset: str
     """`BQ_DATASET`: the BigQuery dataset of the tables (named on the assets)."""
     postgres_schema: str
@@ -171,6 +174,7 @@ def load_settings() -> Settings:
         sensor_max_requests=whole("TAXI_SENSOR_MAX_REQUESTS", 24, minimum=1),
         sensor_retry_seconds=whole("TAXI_SENSOR_RETRY_SECONDS", 6 * 3600, minimum=0),
         backfill_months_per_run=whole("TAXI_BACKFILL_MONTHS_PER_RUN", 24, minimum=1),
+        freshness_hours=whole("TAXI_FRESHNESS_HOURS", 24, minimum=1),
         bigquery_dataset=os.getenv("BQ_DATASET") or WAREHOUSE_SCHEMA,
         postgres_schema=os.getenv("PG_SCHEMA") or WAREHOUSE_SCHEMA,
         bigquery_project=os.getenv("GCP_PROJECT") or WarehouseTables.bigquery_project,

@@ -140,10 +140,10 @@ def build_analytics_assets(
     def postgres_zone_daily_revenue(
         context: dg.AssetExecutionContext, postgres: PostgresResource
     ) -> dg.MaterializeResult:
-        with postgres.connect() as conn:
-            return _build_months(
-                context,
-                lambda month: postgres_engine.replace_mart_month(conn, postgres.schema, month),
-            )
+        def build(month: str) -> tuple[marts.MonthSummary, tuple[TaxiDataset, ...]]:
+            with postgres.connect() as conn:  # inside the month's attempt: its errors are judged
+                return postgres_engine.replace_mart_month(conn, postgres.schema, month)
+
+        return _build_months(context, build)
 
     return [bigquery_zone_daily_revenue, postgres_zone_daily_revenue]

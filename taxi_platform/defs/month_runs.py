@@ -14,13 +14,14 @@ from taxi_platform.defs.metadata import Metadata, without_empty_entries
 from taxi_platform.lib.lake import SourceFileError
 from taxi_platform.lib.marts import MissingInputError
 from taxi_platform.lib.source import DownloadError, NotPublishedError
+from taxi_platform.lib.warehouse.errors import permanent
 from taxi_platform.settings import Settings
 
 SINK_RETRY = dg.RetryPolicy(
     max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
 # Bad input (a source file, or a mart's input table, missing or broken): failing again at once
-# cannot help.
+# cannot help. Nor can a permanent warehouse error (`_attempt`).
 BAD_INPUT = (
     NotPublishedError,
     DownloadError,
@@ -88,18 +89,22 @@ def run_batch(
 
 
 def _attempt(context: dg.AssetExecutionContext, label: str, work: Callable[[], T]) -> T:
-    """`work()`; bad input passes as it is, any other error (a sink down) becomes one line
-    naming `label`, the step and the attempt, and may be retried."""
+    """`work()`; bad input passes as it is, any other error becomes one line naming `label`,
+    the step, the attempt and the cause. An error that cannot succeed on a retry (an invalid
+    request, bad credentials, a missing permission, a schema mismatch: `errors.permanent`)
+    fails at once; a transient one (a sink down) may be retried."""
     try:
         return work()
     except (*BAD_INPUT, dg.Failure):
         raise
     except Exception as err:
         reason = (str(err).strip().splitlines() or [""])[0][:200]
-        retries_left = context.retry_number < SINK_RETRY.max_retries
+        lasting = permanent(err)
+        attempt = f"attempt {context.retry_number + 1}" + (", not retried" if lasting else "")
+        retries_left = not lasting and context.retry_number < SINK_RETRY.max_retries
         raise dg.Failure(
-            description=f"{label}: {context.op_def.name} failed"
-            f" (attempt {context.retry_number + 1}): {type(err).__name__}: {reason}",
+            description=f"{label}: {context.op_def.name} failed ({attempt}):"
+            f" {type(err).__name__}: {reason}",
             allow_retries=retries_left,  # the last attempt's failure is what the run shows
         ) from err
 

@@ -6,12 +6,14 @@ planner probe the source, and turns its plan into run requests or a skip reason.
 """
 
 import time
+from dataclasses import replace
 
 import dagster as dg
 import requests
 
 from taxi_platform import catalog
 from taxi_platform.catalog import Source, TaxiDataset
+from taxi_platform.defs.freshness import freshness_evaluation, judge_dataset
 from taxi_platform.defs.month_status import (
     landed_months,
     months_in_flight,
@@ -22,12 +24,14 @@ from taxi_platform.defs.resources import LakeResource, SourceDownloader
 from taxi_platform.lib.backlog import (
     Archive,
     DatasetMonths,
+    Plan,
     SensorCursor,
     SensorPolicy,
     SourceUnreachable,
     backing_off,
     plan_tick,
 )
+from taxi_platform.lib.freshness import PublishedMonths, read_published, write_published
 from taxi_platform.lib.source import DownloadError, RemoteFile, read_record
 from taxi_platform.settings import Settings
 
@@ -54,6 +58,24 @@ def _months(instance: dg.DagsterInstance, ds: TaxiDataset, keys: list[str]) -> D
     landed = frozenset(landed_months(instance, ds))
     busy = frozenset(months_in_flight(instance, keys))
     return DatasetMonths(ds.name, keys, landed, busy, scheduled_months(instance, ds))
+
+
+def _report_freshness(
+    ds: TaxiDataset, lake: LakeResource, months: DatasetMonths, plan: Plan, settings: Settings
+) -> list[dg.AssetCheckEvaluation]:
+    """Record what this tick's probes found published, and report the dataset's freshness
+    check when its verdict changed. A tick the source did not answer records nothing."""
+    if plan.cursor.failures:
+        return []
+    path = catalog.published_record_path(lake.path, ds)
+    before = read_published(path) or PublishedMonths()
+    found = PublishedMonths(plan.cursor.newest, plan.cursor.gaps)
+    unlanded = [m for m in found.published(months.keys) if m not in months.landed]
+    record = before.after_probe(found.newest, found.gaps, unlanded, time.time())
+    verdict = judge_dataset(ds, record, list(months.keys), months.landed, settings)
+    changed = verdict.described != record.reported
+    write_published(path, replace(record, reported=verdict.described))
+    return [freshness_evaluation(ds, verdict)] if changed else []
 
 
 def build_new_month_sensor(
@@ -85,15 +107,18 @@ def build_new_month_sensor(
     ):
         cursor = SensorCursor.load(context.cursor)
         if waiting := backing_off(cursor, ds.name, time.time()):
-            return dg.SkipReason(waiting)
+            return dg.SensorResult(skip_reason=waiting)
         months = _months(context.instance, ds, partitions.get_partition_keys())
         plan = plan_tick(cursor, months, _archive(ds, source, downloader, lake), policy)
-        context.update_cursor(plan.cursor.dump())
         if plan.requests and plan.note:
             context.log.info(f"{ds.name}: {plan.note}")
-        run_requests = [
-            dg.RunRequest(run_key=r.run_key, partition_key=r.month) for r in plan.requests
-        ]
-        return run_requests or dg.SkipReason(plan.skip)
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(run_key=r.run_key, partition_key=r.month) for r in plan.requests
+            ],
+            skip_reason=None if plan.requests else plan.skip,
+            cursor=plan.cursor.dump(),
+            asset_events=_report_freshness(ds, lake, months, plan, settings),
+        )
 
     return new_month

@@ -28,6 +28,7 @@ from taxi_platform.defs.checks import (
     rows_match_lake,
     sink_check_specs,
 )
+from taxi_platform.defs.freshness import build_freshness_check
 from taxi_platform.defs.metadata import (
     Metadata,
     parquet_preview,
@@ -509,14 +510,17 @@ def build_trip_assets(
 def build_trip_definitions(
     ds: TaxiDataset, partitions: dg.PartitionsDefinition, source: Source, settings: Settings
 ) -> dg.Definitions:
-    """Everything of one dataset: its assets, its monthly job, schedule and new-month sensor."""
+    """Everything of one dataset: its assets, its monthly job, schedule and new-month sensor,
+    and its freshness check."""
+    freshness = build_freshness_check(ds, partitions, settings)
     job = dg.define_asset_job(
         f"{ds.name}_monthly",
-        selection=dg.AssetSelection.groups(ds.name),
+        selection=dg.AssetSelection.groups(ds.name) - dg.AssetSelection.checks(freshness),
         description=f"Every layer of {ds.name} for one month.",
     )
     return dg.Definitions(
         assets=build_trip_assets(ds, partitions, source, settings),
+        asset_checks=[freshness],
         jobs=[job],
         schedules=[build_monthly_schedule(ds, job.name, partitions, settings)],
         sensors=[build_new_month_sensor(ds, source, job.name, partitions, settings)],

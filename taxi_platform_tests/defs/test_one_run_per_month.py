@@ -43,7 +43,7 @@ def _sensor_requests(instance: dg.DagsterInstance, url: str, tmp_path: Path):
         "lake": LakeResource(root=str(tmp_path)),
     }
     result = sensor(dg.build_sensor_context(instance=instance, resources=resources))
-    return {r.partition_key: r.run_key for r in result} if isinstance(result, list) else result
+    return {r.partition_key: r.run_key for r in result.run_requests} or result.skip_reason
 
 
 def _schedule_tick(instance: dg.DagsterInstance, when: datetime):

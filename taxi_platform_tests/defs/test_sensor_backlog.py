@@ -50,8 +50,7 @@ def _tick(sensor: dg.SensorDefinition, instance, url: str, cursor: str | None, t
     }
     context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
     result = sensor(context)
-    requests = result if isinstance(result, list) else []
-    return requests, result, context.cursor
+    return result.run_requests, result.skip_reason, result.cursor
 
 
 def _heads(faults: Faults) -> int:

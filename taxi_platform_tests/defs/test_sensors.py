@@ -36,7 +36,8 @@ def _tick(
 ):
     resources = {"downloader": SourceDownloader(base_url=base_url), "lake": LakeResource(root=lake)}
     context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
-    return SENSOR(context), context.cursor
+    result = SENSOR(context)
+    return result.run_requests or result.skip_reason, result.cursor
 
 
 def _closed_port_url() -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from google.api_core.exceptions import BadRequest, NotFound
+from google.api_core.exceptions import NotFound
 from google.api_core.retry import Retry, if_transient_error
 from google.cloud import bigquery
 
@@ -46,6 +46,7 @@ from taxi_platform.lib import marts
 from taxi_platform.lib.identifiers import gcp_project, lake_version, sql_name
 from taxi_platform.lib.months import month_start
 from taxi_platform.lib.source import verify_zone_lookup
+from taxi_platform.lib.warehouse.errors import concurrent_update
 from taxi_platform.lib.warehouse.sink import LakeMonth
 
 JOB_TIMEOUT_S = 900
@@ -58,8 +59,7 @@ WALL_CLOCK = BIGQUERY_TYPES[Kind.TIMESTAMP]
 def retryable(error: Exception) -> bool:
     """A transient error, or a transaction BigQuery aborted for a concurrent update of its
     table (`Transaction is aborted due to concurrent update`, `Could not serialize access`)."""
-    conflict = isinstance(error, BadRequest) and "due to concurrent update" in str(error)
-    return conflict or if_transient_error(error)
+    return concurrent_update(error) or if_transient_error(error)
 
 
 API_RETRY = Retry(predicate=retryable, deadline=120)
